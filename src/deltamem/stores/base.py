@@ -1,0 +1,196 @@
+"""The Store capability: commit change sets atomically, read live memories, search, and keep full history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+import numpy as np
+
+from deltamem.core import ChangeKind, ChangeSet, MemoryEntry, MemoryState
+from deltamem.embed.base import Vectors
+
+SearchMode = Literal["vector", "keyword", "hybrid"]
+
+#: Reciprocal-rank-fusion constant (Cormack et al. 2009); 60 is the customary value.
+RRF_K = 60
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filters:
+    """Restrict reads and searches: ``since <= timestamp <= until`` and metadata equality on every given key."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def matches(self, entry: MemoryEntry) -> bool:
+        """Whether an entry passes these filters (the reference semantics every store must match)."""
+        if self.since is not None and entry.timestamp < self.since:
+            return False
+        if self.until is not None and entry.timestamp > self.until:
+            return False
+        return all(k in entry.metadata and entry.metadata[k] == v for k, v in self.metadata.items())
+
+    @property
+    def empty(self) -> bool:
+        """True when nothing is filtered."""
+        return self.since is None and self.until is None and not self.metadata
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result. ``score``: cosine (vector), BM25 relevance (keyword, higher is better) or RRF (hybrid)."""
+
+    entry: MemoryEntry
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One memory's change inside one committed change set, in commit order (``seq``)."""
+
+    seq: int
+    change_set_id: str
+    namespace: str
+    memory_id: str
+    kind: ChangeKind
+    before: MemoryEntry | None
+    after: MemoryEntry | None
+    session_id: str | None
+    actor: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSetRecord:
+    """A committed change set's header: who, when, which ops, and whether it was reverted."""
+
+    id: str
+    namespace: str
+    created_at: datetime
+    session_id: str | None
+    actor: str
+    ops: tuple[dict[str, Any], ...]
+    counts: Mapping[str, int]
+    reverts: str | None = None
+    reverted_by: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMemory:
+    """A memory row as kept by the store, live or deleted, with its vector: the unit of export and import."""
+
+    entry: MemoryEntry
+    vector: Vectors
+    deleted_at: datetime | None = None
+
+
+DumpRecord: TypeAlias = StoredMemory | ChangeSetRecord | HistoryRecord
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Namespaced memory storage. Every read and write names its namespace; nothing crosses namespaces."""
+
+    def commit(self, change_set: ChangeSet, vectors: Mapping[str, Vectors]) -> None:
+        """Write a change set atomically, with one vector per entry it adds or updates (keyed by memory id).
+
+        Raises :class:`ConflictError` (and writes nothing) if a ``before`` entry no longer matches the stored live
+        row, i.e. someone else changed the memory since the change set was computed.
+        """
+        ...
+
+    def get(self, namespace: str, ids: Sequence[str]) -> MemoryState:
+        """The live entries among ``ids`` (a partial state; unknown or deleted ids are absent)."""
+        ...
+
+    def list(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+             offset: int = 0) -> list[MemoryEntry]:
+        """Live entries, oldest first (by created_at, then id)."""
+        ...
+
+    def search(self, namespace: str, *, vector: Vectors | None = None, text: str | None = None,
+               mode: SearchMode = "hybrid", k: int = 10, filters: Filters | None = None) -> list[SearchHit]:
+        """Top-k live entries by cosine (``vector``), BM25 (``text``) or their reciprocal-rank fusion."""
+        ...
+
+    def history(self, namespace: str, *, memory_id: str | None = None,
+                change_set_id: str | None = None) -> list[HistoryRecord]:
+        """Every recorded change, oldest first, optionally of one memory or one change set."""
+        ...
+
+    def change_sets(self, namespace: str, *, limit: int | None = None) -> list[ChangeSetRecord]:
+        """Committed change sets, newest first."""
+        ...
+
+
+@runtime_checkable
+class ArchiveStore(Store, Protocol):
+    """The maintenance half of a store: dump and load (export / import), purge, namespaces, close."""
+
+    @property
+    def embedding_dim(self) -> int | None:
+        """The vector dimension this store holds (None while empty)."""
+        ...
+
+    def namespaces(self) -> list[str]:
+        """Namespaces that have any record."""
+        ...
+
+    def dump(self, namespace: str) -> Iterator[DumpRecord]:
+        """Everything of a namespace: memories (live and deleted, with vectors), change sets, history."""
+        ...
+
+    def load(self, records: Iterable[DumpRecord]) -> int:
+        """Insert dumped records in one transaction, all or nothing; refuses ids that already exist."""
+        ...
+
+    def purge(self, namespace: str) -> int:
+        """Erase a namespace entirely, history included (the only destructive operation). Returns rows removed."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and caches."""
+        ...
+
+
+def check_vectors(change_set: ChangeSet, vectors: Mapping[str, Vectors], dim: int | None) -> int | None:
+    """Validate that every added/updated entry has a finite vector of one dimension (and ``dim`` if known).
+
+    Returns the dimension seen (or ``dim``). Shared by all stores so they refuse bad vectors identically.
+    """
+    from deltamem.core.errors import EmbeddingDimensionError, StoreError
+
+    seen = dim
+    for c in change_set.changes:
+        if c.after is None:
+            continue
+        v = vectors.get(c.memory_id)
+        if v is None:
+            raise StoreError(f"no vector given for memory {c.memory_id!r}")
+        arr = np.asarray(v)
+        if arr.ndim != 1:
+            raise StoreError(f"vector of {c.memory_id!r} must be 1-d, got shape {arr.shape}")
+        if seen is None:
+            seen = int(arr.shape[0])
+        elif arr.shape[0] != seen:
+            raise EmbeddingDimensionError(
+                f"vector of {c.memory_id!r} has dimension {arr.shape[0]} but this store holds {seen}-d vectors; "
+                "use the embedder the store was created with, or export and re-import into a new store"
+            )
+        if not np.all(np.isfinite(arr)):
+            raise StoreError(f"vector of {c.memory_id!r} has NaN or infinite values")
+    return seen
+
+
+def rrf_fuse(rankings: Sequence[Sequence[str]], k: int, *, rrf_k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion of ranked id lists: score(id) = Σ 1 / (rrf_k + rank), rank from 1."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, mid in enumerate(ranking, start=1):
+            scores[mid] = scores.get(mid, 0.0) + 1.0 / (rrf_k + rank)
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
