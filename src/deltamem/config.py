@@ -39,7 +39,7 @@ class StoreConfig(_Frozen):
 
 
 class EmbedderConfig(_Frozen):
-    """How texts become vectors. ``minilm`` (local ONNX, default), ``openai`` (any /embeddings endpoint), ``hashing``."""
+    """How texts become vectors: ``minilm`` (local ONNX, default), ``openai`` (an /embeddings API), ``hashing``."""
 
     provider: Literal["minilm", "openai", "hashing"] = "minilm"
     model: str | None = None  # openai: model name; minilm: optional path to another ONNX model

@@ -27,14 +27,16 @@ def build_embedder(cfg: EmbedderConfig) -> Embedder:
             from deltamem.embed.onnx_minilm import MiniLMEmbedder
         except ImportError as e:
             raise ConfigError(f"the local embedder needs the 'local' extra: pip install 'deltamem[local]' ({e})") from e
-        return MiniLMEmbedder(model_path=cfg.model) if cfg.model else MiniLMEmbedder()
+        embedder: Embedder = MiniLMEmbedder(model_path=cfg.model) if cfg.model else MiniLMEmbedder()
+        return embedder
     if cfg.provider == "openai":
         from deltamem.embed.openai_compat import OpenAICompatEmbedder
 
         if not cfg.model:
             raise ConfigError("embedder.model is required for the openai embedder")
-        return OpenAICompatEmbedder(model=cfg.model, base_url=cfg.base_url, api_key=os.environ.get(cfg.api_key_env),
-                                    api_key_env=cfg.api_key_env)
+        remote: Embedder = OpenAICompatEmbedder(model=cfg.model, base_url=cfg.base_url,
+                                                api_key=os.environ.get(cfg.api_key_env), api_key_env=cfg.api_key_env)
+        return remote
     raise ConfigError(f"unknown embedder provider {cfg.provider!r}")
 
 

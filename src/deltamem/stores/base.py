@@ -108,7 +108,7 @@ class Store(Protocol):
         """The live entries among ``ids`` (a partial state; unknown or deleted ids are absent)."""
         ...
 
-    def list(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+    def list_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
              offset: int = 0) -> list[MemoryEntry]:
         """Live entries, oldest first (by created_at, then id)."""
         ...

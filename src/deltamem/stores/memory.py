@@ -28,7 +28,7 @@ from deltamem.stores.base import (
     check_vectors,
     rrf_fuse,
 )
-from deltamem.stores.conflicts import check_load, check_live
+from deltamem.stores.conflicts import check_live, check_load
 from deltamem.stores.text import doc_terms, query_terms, stem
 
 _BM25_K1, _BM25_B = 1.2, 0.75
@@ -95,7 +95,7 @@ class InMemoryStore:
             live = self._live(namespace)
             return MemoryState(namespace, {i: live[i].entry for i in ids if i in live})
 
-    def list(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+    def list_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
              offset: int = 0) -> list[MemoryEntry]:
         with self._lock:
             entries = [r.entry for r in self._live(namespace).values() if filters is None or filters.matches(r.entry)]
@@ -176,9 +176,9 @@ class InMemoryStore:
     def dump(self, namespace: str) -> Iterator[DumpRecord]:
         with self._lock:
             ns = self._ns.get(namespace) or _Namespace()
-            records: list[DumpRecord] = sorted(ns.rows.values(), key=lambda r: (r.entry.created_at, r.entry.id))
-            records += sorted(ns.change_sets.values(), key=lambda c: (c.created_at, c.id))
-            records += ns.history
+            rows = sorted(ns.rows.values(), key=lambda r: (r.entry.created_at, r.entry.id))
+            sets = sorted(ns.change_sets.values(), key=lambda c: (c.created_at, c.id))
+            records: list[DumpRecord] = [*rows, *sets, *ns.history]
         yield from records
 
     def load(self, records: Iterable[DumpRecord]) -> int:

@@ -93,7 +93,7 @@ class SqliteStore:
             try:
                 return fn()
             except sqlite3.OperationalError as e:
-                if "locked" not in str(e) and "busy" not in str(e) or time.monotonic() > deadline:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
@@ -179,7 +179,8 @@ class SqliteStore:
     def _upsert(c: sqlite3.Connection, entry: MemoryEntry, vector: Vectors) -> int:
         params = (*entry_params(entry), vector_blob(vector))
         c.execute(
-            f"INSERT INTO memories ({MEMORY_COLUMNS}, vector, deleted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+            f"INSERT INTO memories ({MEMORY_COLUMNS}, vector, deleted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
             " ON CONFLICT (namespace, id) DO UPDATE SET text = excluded.text, timestamp = excluded.timestamp,"
             " created_at = excluded.created_at, updated_at = excluded.updated_at, session_id = excluded.session_id,"
             " message_indices = excluded.message_indices, keywords = excluded.keywords,"
@@ -213,7 +214,8 @@ class SqliteStore:
         if filters is None or filters.empty:
             return "", []
         p = f"{alias}." if alias else ""
-        sql, params = "", []
+        sql = ""
+        params: list[Any] = []
         if filters.since is not None:
             sql += f" AND {p}timestamp >= ?"
             params.append(to_iso(filters.since))
@@ -232,7 +234,7 @@ class SqliteStore:
                 raise ConfigError(f"metadata filter {key!r} must be a string, number, boolean or null")
         return sql, params
 
-    def list(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+    def list_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
              offset: int = 0) -> list[MemoryEntry]:
         where, params = self._filter_sql(filters)
         sql = (f"SELECT {MEMORY_COLUMNS} FROM memories WHERE namespace = ? AND deleted_at IS NULL{where}"

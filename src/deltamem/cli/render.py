@@ -1,0 +1,110 @@
+"""Turning results into terminal output (rich) or JSON; nothing here decides anything."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from deltamem.core import ChangeSet, MemoryEntry
+from deltamem.core.codec import entry_to_dict
+from deltamem.stores.base import ChangeSetRecord, HistoryRecord, SearchHit
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_MARK = {"ADD": ("+", "green"), "UPDATE": ("~", "yellow"), "DELETE": ("−", "red")}
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout."""
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def change_set_dict(cs: ChangeSet) -> dict[str, Any]:
+    """A change set as JSON-ready data."""
+    return {
+        "id": cs.id, "namespace": cs.namespace, "session_id": cs.session_id, "reverts": cs.reverts,
+        "counts": cs.counts(),
+        "changes": [{"kind": c.kind, "memory_id": c.memory_id, "before": c.before.text if c.before else None,
+                     "after": c.after.text if c.after else None} for c in cs.changes],
+    }
+
+
+def print_change_set(cs: ChangeSet, *, title: str | None = None) -> None:
+    """``+ added``, ``~ before → after``, ``− deleted``, coloured."""
+    head = title or f"change set {cs.id[:12]}"
+    counts = cs.counts()
+    console.print(f"[bold]{head}[/]  (+{counts['ADD']} ~{counts['UPDATE']} −{counts['DELETE']})")
+    if cs.is_empty:
+        console.print("  [dim]no change[/]")
+    for c in cs.changes:
+        mark, colour = _MARK[c.kind]
+        if c.kind == "UPDATE" and c.before and c.after:
+            console.print(f"  [{colour}]{mark} {c.after.text}[/]  [dim](was: {c.before.text}) \\[{c.memory_id[:8]}][/]")
+        else:
+            entry = c.after or c.before
+            text = entry.text if entry else ""
+            console.print(f"  [{colour}]{mark} {text}[/]  [dim]\\[{c.memory_id[:8]}][/]")
+
+
+def entries_table(entries: Iterable[MemoryEntry], *, title: str = "memories") -> Table:
+    """Entries as a table."""
+    table = Table(title=title, show_lines=False)
+    table.add_column("id", style="dim", no_wrap=True)
+    table.add_column("memory")
+    table.add_column("timestamp", style="cyan", no_wrap=True)
+    for e in entries:
+        table.add_row(e.id[:12], e.text, e.timestamp.strftime("%Y-%m-%d %H:%M"))
+    return table
+
+
+def hits_table(hits: Sequence[SearchHit]) -> Table:
+    """Search hits as a table."""
+    table = Table(title="search results")
+    table.add_column("score", justify="right")
+    table.add_column("id", style="dim", no_wrap=True)
+    table.add_column("memory")
+    table.add_column("timestamp", style="cyan", no_wrap=True)
+    for h in hits:
+        table.add_row(f"{h.score:.3f}", h.entry.id[:12], h.entry.text, h.entry.timestamp.strftime("%Y-%m-%d"))
+    return table
+
+
+def hit_dict(h: SearchHit) -> dict[str, Any]:
+    """A search hit as JSON-ready data (mem0-like: ``memory`` holds the text)."""
+    return {**entry_to_dict(h.entry), "memory": h.entry.text, "score": h.score}
+
+
+def history_table(records: Sequence[HistoryRecord]) -> Table:
+    """History records as a table."""
+    table = Table(title="history")
+    for col in ("when", "change set", "memory", "op", "before", "after"):
+        table.add_column(col)
+    for r in records:
+        table.add_row(r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.change_set_id[:12], r.memory_id[:8], r.kind,
+                      r.before.text if r.before else "", r.after.text if r.after else "")
+    return table
+
+
+def history_dict(r: HistoryRecord) -> dict[str, Any]:
+    """A history record as JSON-ready data."""
+    return {"seq": r.seq, "change_set_id": r.change_set_id, "memory_id": r.memory_id, "kind": r.kind,
+            "before": entry_to_dict(r.before) if r.before else None,
+            "after": entry_to_dict(r.after) if r.after else None,
+            "session_id": r.session_id, "actor": r.actor, "created_at": r.created_at.isoformat()}
+
+
+def change_sets_table(records: Sequence[ChangeSetRecord]) -> Table:
+    """Change set headers as a table."""
+    table = Table(title="change sets (newest first)")
+    for col in ("id", "when", "actor", "+", "~", "−", "note"):
+        table.add_column(col)
+    for r in records:
+        note = r.note + (f" (reverted by {r.reverted_by[:12]})" if r.reverted_by else "")
+        table.add_row(r.id[:12], r.created_at.strftime("%Y-%m-%d %H:%M:%S"), r.actor, str(r.counts.get("ADD", 0)),
+                      str(r.counts.get("UPDATE", 0)), str(r.counts.get("DELETE", 0)), note)
+    return table
