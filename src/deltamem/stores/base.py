@@ -110,7 +110,7 @@ class Store(Protocol):
 
     def list_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
              offset: int = 0) -> list[MemoryEntry]:
-        """Live entries, oldest first (by created_at, then id)."""
+        """Live entries, oldest first (by created_at; ties in insertion order)."""
         ...
 
     def search(self, namespace: str, *, vector: Vectors | None = None, text: str | None = None,

@@ -99,7 +99,7 @@ class InMemoryStore:
              offset: int = 0) -> list[MemoryEntry]:
         with self._lock:
             entries = [r.entry for r in self._live(namespace).values() if filters is None or filters.matches(r.entry)]
-        entries.sort(key=lambda e: (e.created_at, e.id))
+        entries.sort(key=lambda e: e.created_at)  # stable: ties keep insertion order, like SQLite's rowid
         end = None if limit is None else offset + limit
         return entries[offset:end]
 
@@ -176,8 +176,8 @@ class InMemoryStore:
     def dump(self, namespace: str) -> Iterator[DumpRecord]:
         with self._lock:
             ns = self._ns.get(namespace) or _Namespace()
-            rows = sorted(ns.rows.values(), key=lambda r: (r.entry.created_at, r.entry.id))
-            sets = sorted(ns.change_sets.values(), key=lambda c: (c.created_at, c.id))
+            rows = sorted(ns.rows.values(), key=lambda r: r.entry.created_at)
+            sets = sorted(ns.change_sets.values(), key=lambda c: c.created_at)
             records: list[DumpRecord] = [*rows, *sets, *ns.history]
         yield from records
 

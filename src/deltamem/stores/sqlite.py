@@ -238,7 +238,7 @@ class SqliteStore:
              offset: int = 0) -> list[MemoryEntry]:
         where, params = self._filter_sql(filters)
         sql = (f"SELECT {MEMORY_COLUMNS} FROM memories WHERE namespace = ? AND deleted_at IS NULL{where}"
-               " ORDER BY created_at, id LIMIT ? OFFSET ?")
+               " ORDER BY created_at, rowid LIMIT ? OFFSET ?")
         with self._read() as c:
             rows = c.execute(sql, (namespace, *params, -1 if limit is None else limit, offset)).fetchall()
         return [row_entry(r) for r in rows]
@@ -368,8 +368,8 @@ class SqliteStore:
     def dump(self, namespace: str) -> Iterator[DumpRecord]:
         with self._read() as c:
             mems = c.execute(f"SELECT {MEMORY_COLUMNS}, vector, deleted_at FROM memories WHERE namespace = ?"
-                             " ORDER BY created_at, id", (namespace,)).fetchall()
-            sets = c.execute(f"SELECT {_CS_COLS} FROM change_sets WHERE namespace = ? ORDER BY created_at, id",
+                             " ORDER BY created_at, rowid", (namespace,)).fetchall()
+            sets = c.execute(f"SELECT {_CS_COLS} FROM change_sets WHERE namespace = ? ORDER BY created_at, rowid",
                              (namespace,)).fetchall()
             hist = c.execute(f"SELECT {_HIST_COLS} FROM history WHERE namespace = ? ORDER BY seq",
                              (namespace,)).fetchall()
