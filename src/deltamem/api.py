@@ -20,6 +20,7 @@ from deltamem.core import (
     ConflictError,
     Delete,
     EmbeddingDimensionError,
+    InvalidOperation,
     MemoryEntry,
     MemoryState,
     NotFoundError,
@@ -109,11 +110,11 @@ class Memory:
         """Retire every live memory of the namespace as one (revertable) change set."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
         for attempt in range(_RETRIES):
-            ops = [Delete(id=e.id) for e in self.store.list(ns)]
+            ops = [Delete(id=e.id) for e in self.store.list_entries(ns)]
             try:
                 return self.apply(ops, namespace=ns)
-            except Exception as e:  # a concurrent delete makes an id unknown: list again
-                if attempt == _RETRIES - 1 or not _is_stale(e):
+            except (ConflictError, InvalidOperation):  # a concurrent delete made an id unknown: list again
+                if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -168,13 +169,13 @@ class Memory:
                 filters: Filters | None = None, limit: int | None = None, offset: int = 0) -> list[MemoryEntry]:
         """Live memories, oldest first (paginated with limit / offset)."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
-        return self.store.list(ns, filters=filters, limit=limit, offset=offset)
+        return self.store.list_entries(ns, filters=filters, limit=limit, offset=offset)
 
     def state(self, *, user_id: str | None = None, agent_id: str | None = None,
               namespace: str | None = None) -> MemoryState:
         """The whole live state of a namespace."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
-        return MemoryState.of(ns, self.store.list(ns))
+        return MemoryState.of(ns, self.store.list_entries(ns))
 
     def history(self, memory_id: str | None = None, *, user_id: str | None = None, agent_id: str | None = None,
                 namespace: str | None = None, change_set_id: str | None = None) -> list[HistoryRecord]:
@@ -242,9 +243,3 @@ class Memory:
             state=MemoryState(record.namespace), created_at=record.created_at, session_id=record.session_id,
             actor=record.actor, reverts=record.reverts,
         )
-
-
-def _is_stale(e: Exception) -> bool:
-    from deltamem.core import InvalidOperation
-
-    return isinstance(e, ConflictError | InvalidOperation)
