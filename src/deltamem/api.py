@@ -10,13 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, overload
 
+from deltamem.agent.loop import MemoryAgent
+from deltamem.agent.session import Session, looks_like_messages, to_session
+from deltamem.answering import Answer, answer_from_hits
 from deltamem.archive import read_export, write_export
 from deltamem.config import MemoryConfig
 from deltamem.core import (
     Change,
     ChangeSet,
+    ConfigError,
     ConflictError,
     Delete,
     EmbeddingDimensionError,
@@ -30,8 +34,12 @@ from deltamem.core import (
     invert,
 )
 from deltamem.embed.base import Embedder, Vectors
+from deltamem.ingest import IngestResult, ReviewPolicy, ingest, raw_ops
+from deltamem.llm.base import ChatModel
+from deltamem.review_api import Review
 from deltamem.scope import namespace_for, to_operations
 from deltamem.stores.base import ArchiveStore, ChangeSetRecord, Filters, HistoryRecord, SearchHit, SearchMode
+from deltamem.stores.review import InMemoryReviewQueue, ReviewQueue
 
 _RETRIES = 8
 
@@ -39,10 +47,17 @@ _RETRIES = 8
 class Memory:
     """Long-term memory over a store and an embedder (both injected; see :meth:`from_config` for defaults)."""
 
-    def __init__(self, *, store: ArchiveStore, embedder: Embedder, config: MemoryConfig | None = None) -> None:
+    def __init__(self, *, store: ArchiveStore, embedder: Embedder, llm: ChatModel | None = None,
+                 agent: MemoryAgent | None = None, config: MemoryConfig | None = None,
+                 review_queue: ReviewQueue | None = None, review_policy: ReviewPolicy | None = None) -> None:
         self.config = config or MemoryConfig()
         self.store = store
         self.embedder = embedder
+        self.llm = llm
+        self.agent = agent or (MemoryAgent(llm, embedder=embedder) if llm is not None else None)
+        queue = review_queue or (store if isinstance(store, ReviewQueue) else InMemoryReviewQueue())
+        self.review = Review(self, queue)
+        self.review_policy = review_policy or ReviewPolicy()
         dim = store.embedding_dim
         if dim is not None and dim != embedder.dim:
             raise EmbeddingDimensionError(
@@ -69,12 +84,47 @@ class Memory:
         self.close()
 
     # -- writes ---------------------------------------------------------------------------------------------------
-    def add(self, data: str | Sequence[Any], *, user_id: str | None = None, agent_id: str | None = None,
-            namespace: str | None = None, session_id: str | None = None, metadata: Mapping[str, Any] | None = None,
-            actor: str = "user") -> ChangeSet:
-        """Add facts (a string or list of strings) or apply explicit operations, as one change set."""
+    @overload
+    def add(self, data: str | Sequence[str | Operation], *, user_id: str | None = ..., agent_id: str | None = ...,
+            namespace: str | None = ..., session_id: str | None = ..., session_date: datetime | str | None = ...,
+            metadata: Mapping[str, Any] | None = ..., infer: bool = ..., actor: str = ...) -> ChangeSet: ...
+
+    @overload
+    def add(self, data: Session | Sequence[Mapping[str, Any]], *, user_id: str | None = ...,
+            agent_id: str | None = ..., namespace: str | None = ..., session_id: str | None = ...,
+            session_date: datetime | str | None = ..., metadata: Mapping[str, Any] | None = ..., infer: bool = ...,
+            actor: str = ...) -> IngestResult: ...
+
+    def add(self, data: Any, *, user_id: str | None = None, agent_id: str | None = None,
+            namespace: str | None = None, session_id: str | None = None, session_date: datetime | str | None = None,
+            metadata: Mapping[str, Any] | None = None, infer: bool = True,
+            actor: str = "user") -> ChangeSet | IngestResult:
+        """Add to memory.
+
+        - Facts (a string or a list of strings) or explicit operations: applied as one change set.
+        - A conversation session (a list of ``{"role"|"speaker", "content"|"text"}`` messages, or a Session): the
+          memory agent reads it against the stored memories and emits ADD / UPDATE / DELETE, applied as one change
+          set (or queued for review when it would overwrite too much). ``session_date`` anchors relative dates.
+          With ``infer=False`` the messages are stored as they are, without an LLM.
+        """
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
+        if looks_like_messages(data):
+            session = to_session(data, date=session_date, session_id=session_id)
+            if not infer:
+                cs = self.apply(raw_ops(session), namespace=ns, session_id=session.id, actor=actor)
+                return IngestResult(cs, None, None, session)
+            if self.agent is None:
+                raise ConfigError("adding a conversation needs an LLM: Memory(..., llm=...) or infer=False")
+            return ingest(self, session, ns, agent=self.agent, queue=self.review.queue, policy=self.review_policy)
         return self.apply(to_operations(data, metadata=metadata), namespace=ns, session_id=session_id, actor=actor)
+
+    def answer(self, question: str, *, user_id: str | None = None, agent_id: str | None = None,
+               namespace: str | None = None, k: int | None = None, today: datetime | None = None) -> Answer:
+        """Answer a question from the top-k memories (shown with their dates); returns the answer and their ids."""
+        if self.llm is None:
+            raise ConfigError("answering needs an LLM: Memory(..., llm=...)")
+        hits = self.search(question, user_id=user_id, agent_id=agent_id, namespace=namespace, k=k)
+        return answer_from_hits(self.llm, question, hits, today=today)
 
     def apply(self, ops: Sequence[Operation], *, namespace: str, session_id: str | None = None,
               actor: str = "user") -> ChangeSet:

@@ -141,6 +141,10 @@ class ArchiveStore(Store, Protocol):
         """Namespaces that have any record."""
         ...
 
+    def count(self, namespace: str) -> int:
+        """Number of live memories."""
+        ...
+
     def dump(self, namespace: str) -> Iterator[DumpRecord]:
         """Everything of a namespace: memories (live and deleted, with vectors), change sets, history."""
         ...

@@ -29,6 +29,7 @@ from deltamem.stores.base import (
     rrf_fuse,
 )
 from deltamem.stores.conflicts import check_live, check_load
+from deltamem.stores.review import InMemoryReviewQueue
 from deltamem.stores.text import doc_terms, query_terms, stem
 
 _BM25_K1, _BM25_B = 1.2, 0.75
@@ -41,10 +42,11 @@ class _Namespace:
     change_sets: dict[str, ChangeSetRecord] = field(default_factory=dict)
 
 
-class InMemoryStore:
-    """A complete Store (and ArchiveStore) in process memory."""
+class InMemoryStore(InMemoryReviewQueue):
+    """A complete Store (and ArchiveStore and ReviewQueue) in process memory."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._ns: dict[str, _Namespace] = {}
         self._dim: int | None = None
         self._seq = 0
@@ -201,7 +203,10 @@ class InMemoryStore:
     def purge(self, namespace: str) -> int:
         with self._lock:
             ns = self._ns.pop(namespace, None)
-            return len(ns.rows) + len(ns.history) + len(ns.change_sets) if ns else 0
+            queued = [i for i in self._items.values() if i.namespace == namespace]
+            for item in queued:
+                del self._items[item.id]
+            return (len(ns.rows) + len(ns.history) + len(ns.change_sets) if ns else 0) + len(queued)
 
     def close(self) -> None:
         """Nothing to release."""

@@ -14,7 +14,7 @@ from deltamem.core.timeutil import as_utc
 from deltamem.embed.base import Vectors
 from deltamem.stores.base import ChangeSetRecord, HistoryRecord, StoredMemory
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Each migration takes the database from version i to i+1; MIGRATIONS[0] creates version 1 from nothing.
 MIGRATIONS: list[str] = [
@@ -67,6 +67,17 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS history_ns ON history (namespace, seq);
     CREATE INDEX IF NOT EXISTS history_memory ON history (namespace, memory_id);
+    """,
+    # v2: the review queue for change sets held back by the guard rails.
+    """
+    CREATE TABLE IF NOT EXISTS review_queue (
+        id TEXT PRIMARY KEY,
+        namespace TEXT NOT NULL,
+        item TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS review_queue_ns ON review_queue (namespace, status, created_at);
     """,
 ]
 

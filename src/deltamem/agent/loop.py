@@ -1,0 +1,169 @@
+"""The session-level ReAct memory agent: seed search → (think → search_memory → observe)* → operations.
+
+A small model can act in one call because the first observation (memories related to the session's own sentences)
+is in the first prompt; a capable model may still search further, through native tool calls where the backend has
+them and a plain-text JSON protocol otherwise. Memories are shown under short aliases (m1, m2, ...) and mapped back
+to ids, so the model cannot hallucinate ids and spends few tokens on them. Output that cannot be parsed gets one
+repair turn; if that fails too, :class:`AgentOutputError` carries the raw text and memory is left untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from deltamem.agent.guards import GuardConfig, Rejected, sanitise
+from deltamem.agent.parse import OpsReply, ParseError, SearchRequest, parse_reply
+from deltamem.agent.prompting import agent_messages, observation_message, repair_message
+from deltamem.agent.session import Session
+from deltamem.agent.tools import SEARCH_TOOL, MemorySearch
+from deltamem.core import AgentOutputError, MemoryEntry, Operation
+from deltamem.embed.base import Embedder
+from deltamem.llm.base import ChatModel, ChatResponse, Usage
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """Budgets and knobs of the agent loop."""
+
+    seed_k: int = 3  # memories per session sentence in the seed search
+    max_seed_memories: int = 16
+    search_k: int = 5
+    max_turns: int = 4  # LLM calls per session, repair included
+    max_searches: int = 4
+    max_output_tokens: int = 512
+    max_total_tokens: int = 24_000  # prompt + completion tokens over one session's loop
+    temperature: float = 0.0
+    native_tools: bool = True  # use the backend's tool calls when it has them
+    stop: tuple[str, ...] = ("\n\n\n\n",)
+    guards: GuardConfig = field(default_factory=GuardConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One LLM call of the loop and what came of it."""
+
+    kind: str  # "ops" | "search" | "repair"
+    reply: str
+    usage: Usage
+    detail: str = ""
+
+
+@dataclass
+class AgentResult:
+    """The ops to apply and everything needed to see why: turns, searches, shown memories, rejections, cost."""
+
+    ops: list[Operation]
+    rejected: list[Rejected]
+    turns: list[Turn]
+    searches: list[tuple[str, ...]]
+    shown: dict[str, MemoryEntry]  # alias -> entry
+    usage: Usage
+    salvaged: bool = False
+
+    @property
+    def raw(self) -> str:
+        """The final model reply."""
+        return self.turns[-1].reply if self.turns else ""
+
+
+class MemoryAgent:
+    """Turns one session into memory operations for one namespace (it never writes; the caller applies)."""
+
+    def __init__(self, llm: ChatModel, *, embedder: Embedder | None = None, config: AgentConfig | None = None
+                 ) -> None:
+        self.llm = llm
+        self.embedder = embedder
+        self.config = config or AgentConfig()
+
+    def run(self, session: Session, search: MemorySearch) -> AgentResult:
+        """Decide the operations for ``session`` against the memories reachable through ``search``."""
+        cfg = self.config
+        aliases: dict[str, str] = {}
+        shown: dict[str, MemoryEntry] = {}
+
+        def alias(entries: list[MemoryEntry]) -> list[tuple[str, MemoryEntry]]:
+            out = []
+            for e in entries:
+                a = next((k for k, v in aliases.items() if v == e.id), None)
+                if a is None:
+                    a = f"m{len(aliases) + 1}"
+                    aliases[a], shown[a] = e.id, e
+                out.append((a, e))
+            return out
+
+        messages: list[dict[str, Any]] = agent_messages(
+            session, alias(search.seed(session, k=cfg.seed_k, limit=cfg.max_seed_memories)))
+        tools = [SEARCH_TOOL] if cfg.native_tools and self.llm.supports_tools else None
+        turns: list[Turn] = []
+        searches: list[tuple[str, ...]] = []
+        usage = Usage()
+        repaired = False
+        max_tokens = min(cfg.max_output_tokens, 96 + 48 * len(session.messages))
+        for turn_no in range(cfg.max_turns):
+            if usage.prompt_tokens + usage.completion_tokens >= cfg.max_total_tokens:
+                raise AgentOutputError(f"token budget of {cfg.max_total_tokens} exhausted after {turn_no} calls",
+                                       raw=turns[-1].reply if turns else "")
+            may_search = len(searches) < cfg.max_searches and turn_no < cfg.max_turns - 1
+            reply = self.llm.chat(messages, tools=tools if may_search else None, max_tokens=max_tokens,
+                                  temperature=cfg.temperature, stop=list(cfg.stop))
+            usage = usage + reply.usage
+            if reply.tool_calls and may_search:
+                queries = _tool_queries(reply)
+                searches.append(queries)
+                results = alias(search.search(list(queries), cfg.search_k))
+                messages += _tool_turn(reply, results)
+                turns.append(Turn("search", reply.content, reply.usage, "; ".join(queries)))
+                continue
+            try:
+                parsed = parse_reply(reply.content, aliases, allow_search=may_search)
+            except ParseError as e:
+                turns.append(Turn("repair" if not repaired else "ops", reply.content, reply.usage, str(e)))
+                if repaired:
+                    raise AgentOutputError(f"unusable agent output after one repair turn: {e}",
+                                           raw=reply.content) from e
+                repaired = True
+                messages += [{"role": "assistant", "content": reply.content}, repair_message(str(e))]
+                continue
+            if isinstance(parsed, SearchRequest):
+                searches.append(parsed.queries)
+                results = alias(search.search(list(parsed.queries), cfg.search_k))
+                messages += [{"role": "assistant", "content": reply.content},
+                             observation_message(results, may_search=turn_no + 1 < cfg.max_turns - 1)]
+                turns.append(Turn("search", reply.content, reply.usage, "; ".join(parsed.queries)))
+                continue
+            assert isinstance(parsed, OpsReply)
+            turns.append(Turn("ops", reply.content, reply.usage))
+            by_id = {e.id: e for e in shown.values()}
+            ops, rejected = sanitise(parsed.ops, session=session, shown=by_id, embedder=self.embedder,
+                                     config=cfg.guards)
+            return AgentResult(ops, rejected, turns, searches, dict(shown), usage, parsed.salvaged)
+        raise AgentOutputError(f"no final operations within {cfg.max_turns} model calls",
+                               raw=turns[-1].reply if turns else "")
+
+
+def _tool_queries(reply: ChatResponse) -> tuple[str, ...]:
+    queries: list[str] = []
+    for call in reply.tool_calls:
+        try:
+            args = json.loads(call.arguments or "{}")
+        except json.JSONDecodeError:
+            continue
+        q = args.get("queries", args.get("query")) if isinstance(args, dict) else None
+        if isinstance(q, str):
+            queries.append(q)
+        elif isinstance(q, list):
+            queries += [x for x in q if isinstance(x, str)]
+    return tuple(q for q in queries if q.strip())[:5]
+
+
+def _tool_turn(reply: ChatResponse, results: list[tuple[str, MemoryEntry]]) -> list[dict[str, Any]]:
+    from deltamem.agent.prompting import memory_lines
+
+    calls = [{"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+             for c in reply.tool_calls]
+    out: list[dict[str, Any]] = [{"role": "assistant", "content": reply.content or "", "tool_calls": calls}]
+    text = memory_lines(results)
+    out += [{"role": "tool", "tool_call_id": c.id, "content": text} for c in reply.tool_calls]
+    return out

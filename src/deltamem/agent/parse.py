@@ -1,0 +1,159 @@
+"""Model text → a search request or validated operations (aliases mapped back to ids), or a typed error.
+
+Tolerant where tolerance is safe (code fences, prose around the JSON, a bare list, a reply cut off after some
+complete ops) and strict where it is not (unknown ids, unknown fields, missing text): those raise
+:class:`ParseError` whose message is shown to the model in one repair turn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from deltamem.core import Add, Delete, InvalidOperation, Noop, Operation, Update, op_from_dict
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
+_DECODER = json.JSONDecoder()
+
+
+class ParseError(ValueError):
+    """The reply cannot be used; the message says why in words a model can act on."""
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """The model asked to search memory before deciding."""
+
+    queries: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OpsReply:
+    """The model's final operations (ids already mapped from aliases). ``salvaged``: recovered from a cut reply."""
+
+    ops: tuple[Operation, ...]
+    salvaged: bool = False
+
+
+def _candidates(text: str) -> list[str]:
+    fenced = [m.group(1) for m in _FENCE.finditer(text)]
+    return [*fenced, text]
+
+
+_KEYS = {"ops", "operations", "search", "op", "memory"}
+
+
+class _Truncated(Exception):
+    """An ops object starts but never closes (the reply was cut off)."""
+
+
+def _first_json(text: str) -> Any:
+    for chunk in _candidates(text):
+        for i, ch in enumerate(chunk):
+            if ch not in "{[":
+                continue
+            try:
+                value, _ = _DECODER.raw_decode(chunk, i)
+            except json.JSONDecodeError:
+                if '"ops"' in chunk[i:i + 12] or (ch == "[" and chunk[i + 1:].lstrip().startswith("{")):
+                    raise _Truncated from None
+                continue
+            if isinstance(value, list) or (isinstance(value, dict) and _KEYS & set(value)):
+                return value
+    raise ParseError("no JSON object found in the reply")
+
+
+def _salvage(text: str) -> list[Any] | None:
+    """Complete op objects from a reply cut off inside its ``ops`` list (e.g. at the token limit)."""
+    start = text.find("[", max(text.find('"ops"'), 0))
+    if start < 0:
+        return None
+    items, i = [], start + 1
+    while True:
+        while i < len(text) and text[i] in " \n\r\t,":
+            i += 1
+        if i >= len(text) or text[i] != "{":
+            break
+        try:
+            value, i = _DECODER.raw_decode(text, i)
+        except json.JSONDecodeError:
+            break
+        items.append(value)
+    return items or None
+
+
+def parse_reply(text: str, aliases: Mapping[str, str], *, allow_search: bool = True) -> SearchRequest | OpsReply:
+    """Parse a plain-text-protocol reply. ``aliases`` maps shown ids (``m3``) to memory ids."""
+    salvaged = False
+    try:
+        value = _first_json(text)
+    except _Truncated:
+        items = _salvage(text)
+        if items is None:
+            raise ParseError("the reply was cut off before any complete operation") from None
+        value, salvaged = {"ops": items}, True
+    if isinstance(value, dict) and "search" in value and "ops" not in value:
+        if not allow_search:
+            raise ParseError("no more searches are allowed; reply with the final ops")
+        queries = value["search"]
+        if isinstance(queries, str):
+            queries = [queries]
+        if not isinstance(queries, list) or not all(isinstance(q, str) and q.strip() for q in queries) or not queries:
+            raise ParseError('"search" must be a list of query strings')
+        return SearchRequest(tuple(q.strip() for q in queries[:5]))
+    if isinstance(value, dict):
+        items = value.get("ops", value.get("operations", value.get("memory")))
+        if items is None and "op" in value:
+            items = [value]
+    else:
+        items = value
+    if not isinstance(items, list):
+        raise ParseError('expected {"ops": [...]} with a list of operations')
+    return OpsReply(tuple(parse_ops(items, aliases)), salvaged)
+
+
+def parse_ops(items: list[Any], aliases: Mapping[str, str]) -> list[Operation]:
+    """Validate op dicts against the schema and map aliases to ids; the first problem raises ParseError."""
+    ops: list[Operation] = []
+    for i, raw in enumerate(items):
+        if not isinstance(raw, Mapping):
+            raise ParseError(f"op #{i} is not an object")
+        item = {k: v for k, v in raw.items() if k not in ("reason", "why", "msgs", "src", "date", "keywords")}
+        kind = str(item.get("op", item.get("event", ""))).upper()
+        if kind in ("UPDATE", "DELETE"):
+            alias = str(item.get("id", "")).strip()
+            if alias not in aliases:
+                shown = ", ".join(list(aliases)[:12]) or "none"
+                raise ParseError(f"op #{i} uses id {alias or '(missing)'!r}, which is not a shown memory "
+                                 f"(shown: {shown})")
+            item["id"] = aliases[alias]
+        try:
+            op = op_from_dict(item, index=i)
+        except InvalidOperation as e:
+            raise ParseError(e.reason if e.reason else str(e)) from e
+        if isinstance(op, Add | Update) and not op.text.strip():
+            raise ParseError(f"op #{i} has an empty text")
+        op = _with_extras(op, raw)
+        ops.append(op)
+    return ops
+
+
+def _with_extras(op: Operation, raw: Mapping[str, Any]) -> Operation:
+    """Keep what the model may add beyond the schema: supporting message indices and keywords."""
+    msgs = raw.get("msgs", raw.get("src"))
+    indices = tuple(int(m) for m in msgs if isinstance(m, int | str) and str(m).isdigit()) if isinstance(
+        msgs, list) else ()
+    kws = raw.get("keywords")
+    keywords = tuple(str(k) for k in kws) if isinstance(kws, list) else ()
+    if isinstance(op, Add):
+        return Add(text=op.text, timestamp=op.timestamp, keywords=keywords or op.keywords,
+                   message_indices=indices or op.message_indices, metadata=op.metadata)
+    if isinstance(op, Update):
+        return Update(id=op.id, text=op.text, timestamp=op.timestamp, keywords=keywords or op.keywords,
+                      message_indices=indices or op.message_indices, metadata=op.metadata)
+    if isinstance(op, Delete | Noop):
+        return op
+    return op

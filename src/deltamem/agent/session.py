@@ -1,0 +1,129 @@
+"""Conversation sessions: the unit the memory agent works on, and the file formats users hand to ``add``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from deltamem.core import ConfigError, CorruptDataError
+from deltamem.core.timeutil import as_utc
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One utterance: who said it, what, and optionally when."""
+
+    speaker: str
+    text: str
+    time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A dated conversation session (the agent's unit of work)."""
+
+    messages: tuple[Message, ...]
+    date: datetime | None = None
+    id: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def transcript(self) -> str:
+        """The session as numbered lines ``[i] Speaker: text``."""
+        return "\n".join(f"[{i}] {m.speaker}: {m.text}" for i, m in enumerate(self.messages))
+
+
+def _message(item: Any, i: int) -> Message:
+    if isinstance(item, Message):
+        return item
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"message #{i} must be an object with speaker/role and text/content")
+    speaker = item.get("speaker") or item.get("name") or item.get("role")
+    text = item.get("text", item.get("content"))
+    if not isinstance(speaker, str) or not isinstance(text, str):
+        raise ConfigError(f"message #{i} needs a speaker (or role) and a text (or content) string")
+    when = item.get("time") or item.get("timestamp")
+    return Message(speaker=speaker, text=text, time=as_utc(when) if when else None)
+
+
+def to_session(data: Session | Sequence[Any] | Mapping[str, Any], *, date: datetime | str | None = None,
+               session_id: str | None = None) -> Session:
+    """A Session from a Session, a list of messages (OpenAI ``role/content`` or ``speaker/text``) or a dict."""
+    if isinstance(data, Session):
+        if date is None and session_id is None:
+            return data
+        return Session(data.messages, as_utc(date) if date else data.date, session_id or data.id, data.metadata)
+    if isinstance(data, Mapping):
+        msgs = data.get("messages")
+        if not isinstance(msgs, list):
+            raise ConfigError("a session object needs a 'messages' list")
+        date = date or data.get("date")
+        session_id = session_id or data.get("id")
+        data = msgs
+    messages = tuple(_message(m, i) for i, m in enumerate(data))
+    if not messages:
+        raise ConfigError("a session needs at least one message")
+    return Session(messages, as_utc(date) if date else None, session_id)
+
+
+def looks_like_messages(data: Any) -> bool:
+    """True for a Session, or a non-empty list whose items are message dicts."""
+    if isinstance(data, Session):
+        return True
+    return (isinstance(data, list | tuple) and bool(data) and isinstance(data[0], Mapping)
+            and ("role" in data[0] or "speaker" in data[0]) and ("content" in data[0] or "text" in data[0]))
+
+
+def load_sessions(path: str | Path) -> list[Session]:
+    """Read dated sessions from a file.
+
+    Formats: a LoCoMo conversation file (``conversation`` with ``session_N`` / ``session_N_date_time``); a JSON
+    object ``{"sessions": [{"id", "date", "messages": [{"speaker", "text"}]}]}`` or a list of such sessions; or JSONL
+    with one session per line.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+    try:
+        if path.suffix == ".jsonl":
+            items: Any = [json.loads(line) for line in raw.splitlines() if line.strip()]
+        else:
+            items = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CorruptDataError(f"{path}: not valid JSON: {e}") from e
+    if isinstance(items, list) and items and isinstance(items[0], Mapping) and "conversation" in items[0]:
+        items = items[0]  # a LoCoMo file holds a list of conversations: take the first
+    if isinstance(items, Mapping) and "conversation" in items:
+        return _locomo_sessions(items["conversation"], path)
+    if isinstance(items, Mapping):
+        items = items.get("sessions")
+    if not isinstance(items, list) or not items:
+        raise CorruptDataError(f"{path}: expected a list of sessions or an object with 'sessions'")
+    try:
+        return [to_session(s) for s in items]
+    except (ConfigError, ValueError) as e:
+        raise CorruptDataError(f"{path}: {e}") from e
+
+
+def _locomo_sessions(conv: Mapping[str, Any], path: Path) -> list[Session]:
+    from deltamem.agent.dates import parse_locomo_date
+
+    out = []
+    n = 1
+    while f"session_{n}" in conv:
+        turns = conv[f"session_{n}"]
+        date = parse_locomo_date(str(conv.get(f"session_{n}_date_time", "")))
+        msgs = tuple(Message(t["speaker"], t["text"] + (f" [shares a photo: {t['blip_caption']}]"
+                                                        if t.get("blip_caption") else ""))
+                     for t in turns if isinstance(t, Mapping) and "speaker" in t and "text" in t)
+        if msgs:
+            out.append(Session(msgs, date, f"session_{n}"))
+        n += 1
+    if not out:
+        raise CorruptDataError(f"{path}: LoCoMo conversation without sessions")
+    return out
