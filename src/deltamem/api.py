@@ -68,10 +68,11 @@ class Memory:
     @classmethod
     def from_config(cls, config: MemoryConfig | None = None) -> Memory:
         """Build store and embedder from a config (defaults: SQLite file + local MiniLM)."""
-        from deltamem.registry import build_embedder, build_store
+        from deltamem.registry import build_chat_model, build_embedder, build_store
 
         config = config or MemoryConfig()
-        return cls(store=build_store(config), embedder=build_embedder(config.embedder), config=config)
+        return cls(store=build_store(config), embedder=build_embedder(config.embedder),
+                   llm=build_chat_model(config.llm), config=config)
 
     def close(self) -> None:
         """Close the store."""

@@ -48,12 +48,30 @@ class EmbedderConfig(_Frozen):
     hashing_dim: int = 64
 
 
+class LLMConfig(_Frozen):
+    """The chat model of the agent and the answerer.
+
+    ``local``: a GGUF run in-process by llama.cpp (``model`` names a packaged model or a file path; default the
+    packaged Qwen2.5-Coder-1.5B-Instruct). ``openai``: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp
+    server, OpenAI) at ``base_url``. ``none``: no LLM (facts and ops only).
+    """
+
+    provider: Literal["local", "openai", "none"] = "local"
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    context_size: int = Field(default=8192, ge=512)
+    timeout_s: float = Field(default=600.0, gt=0)
+    cache_dir: Path | None = None  # on-disk response cache (opt-in)
+
+
 class MemoryConfig(_Frozen):
     """Everything :class:`deltamem.Memory` needs, as one typed object."""
 
     home: Path | None = None
     store: StoreConfig = Field(default_factory=StoreConfig)
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    llm: LLMConfig = Field(default_factory=LLMConfig)
     search_mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     top_k: int = Field(default=10, ge=1, le=1000)
     max_text_chars: int = Field(default=MAX_TEXT_CHARS, ge=1)

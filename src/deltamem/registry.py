@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from deltamem.core import ConfigError
 
 if TYPE_CHECKING:
-    from deltamem.config import EmbedderConfig, MemoryConfig
+    from deltamem.config import EmbedderConfig, LLMConfig, MemoryConfig
     from deltamem.embed.base import Embedder
+    from deltamem.llm.base import ChatModel
     from deltamem.stores.base import ArchiveStore
 
 
@@ -61,3 +62,47 @@ def build_store(cfg: MemoryConfig) -> ArchiveStore:
         store: ArchiveStore = PostgresStore(cfg.store.dsn)
         return store
     raise ConfigError(f"unknown store provider {provider!r}")
+
+
+def parse_llm_spec(spec: str) -> dict[str, str | None]:
+    """``local``, ``local:NAME_OR_PATH``, ``openai:MODEL``, ``openai:MODEL@BASE_URL`` or ``none`` → config fields."""
+    provider, _, rest = spec.partition(":")
+    if provider not in ("local", "openai", "none"):
+        raise ConfigError(f"unknown LLM {spec!r}; use local[:model-or-path], openai:MODEL[@BASE_URL] or none")
+    model, _, base_url = rest.partition("@")
+    if provider == "openai" and not model:
+        raise ConfigError("openai needs a model name: openai:MODEL[@BASE_URL]")
+    return {"provider": provider, "model": model or None, "base_url": base_url or None}
+
+
+def build_chat_model(cfg: LLMConfig) -> ChatModel | None:
+    """The chat model a config names (None for ``none``). Local models load lazily, on the first chat."""
+    from deltamem.llm.lazy import LazyChatModel
+
+    model: ChatModel
+    if cfg.provider == "none":
+        return None
+    if cfg.provider == "local":
+        def load_local() -> ChatModel:
+            try:
+                from deltamem.llm.local_gguf import LocalGGUFChatModel
+            except ImportError as e:
+                raise ConfigError(f"the local LLM needs the 'local' extra: pip install 'deltamem[local]' ({e})") from e
+            local: ChatModel = LocalGGUFChatModel.from_name(cfg.model, context_size=cfg.context_size)
+            return local
+
+        model = LazyChatModel(load_local, name=f"local:{cfg.model or 'default'}")
+    elif cfg.provider == "openai":
+        from deltamem.llm.openai_compat import OpenAICompatChatModel
+
+        if not cfg.model:
+            raise ConfigError("llm.model is required for an OpenAI-compatible endpoint")
+        model = OpenAICompatChatModel(model=cfg.model, base_url=cfg.base_url, api_key_env=cfg.api_key_env,
+                                      timeout=cfg.timeout_s)
+    else:
+        raise ConfigError(f"unknown LLM provider {cfg.provider!r}")
+    if cfg.cache_dir is not None:
+        from deltamem.llm.cache import CachedChatModel
+
+        model = CachedChatModel(model, cfg.cache_dir)
+    return model

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from deltamem.cli import render
+from deltamem.cli.common import run_safely
 
 
 def register(app: typer.Typer) -> None:
@@ -21,8 +22,6 @@ def register(app: typer.Typer) -> None:
         embedder: Annotated[str, typer.Option(help="minilm (default, local ONNX) or hashing.")] = "minilm",
     ) -> None:
         """Run the store demo: add facts, search, update a changed fact, revert it, export and re-import."""
-        from deltamem.cli.main import run_safely
-
         run_safely(lambda: _run(home, embedder))
 
 

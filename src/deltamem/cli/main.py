@@ -5,104 +5,56 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from deltamem.cli import render
-from deltamem.core import DeltamemError
+from deltamem.cli.common import (
+    OPTS,
+    Agent,
+    Namespace,
+    User,
+    _change_set_id,
+    _memory_id,
+    _scope,
+    run_safely,
+)
 from deltamem.core.codec import entry_to_dict
 
 app = typer.Typer(name="deltamem", help="Long-term memory for LLM assistants.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Options:
-    """Global options, set by the callback and read by every command."""
-
-    config: Path | None = None
-    db: Path | None = None
-    embedder: str | None = None
-    json: bool = False
-
-    def memory(self) -> Any:
-        """Build the facade from config file + environment + these flags."""
-        from deltamem.api import Memory
-        from deltamem.config import load_config
-
-        overrides: dict[str, Any] = {}
-        if self.db is not None:
-            overrides["store"] = {"provider": "sqlite", "path": str(self.db)}
-        if self.embedder is not None:
-            overrides["embedder"] = {"provider": self.embedder}
-        return Memory.from_config(load_config(self.config, overrides=overrides))
-
-
-OPTS = Options()
-
-User = Annotated[str | None, typer.Option("--user", "-u", help="The user whose memory this is.")]
-Agent = Annotated[str | None, typer.Option("--agent", help="Agent scope instead of (or with) a user.")]
-Namespace = Annotated[str | None, typer.Option("--namespace", help="An explicit namespace instead of --user/--agent.")]
-
 
 @app.callback()
 def _main(
     config: Annotated[Path | None, typer.Option("--config", help="TOML config file.")] = None,
     db: Annotated[Path | None, typer.Option("--db", help="SQLite file (overrides the config).")] = None,
     embedder: Annotated[str | None, typer.Option(help="minilm | openai | hashing (overrides the config).")] = None,
+    llm: Annotated[str | None, typer.Option(
+        help="local[:model-or-path] | openai:MODEL[@BASE_URL] | none (overrides the config).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
     """deltamem keeps an assistant's long-term memory current: ADD / UPDATE / DELETE with history and revert."""
-    OPTS.config, OPTS.db, OPTS.embedder, OPTS.json = config, db, embedder, json_out
+    OPTS.config, OPTS.db, OPTS.embedder, OPTS.llm, OPTS.json = config, db, embedder, llm, json_out
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING)
 
 
-def run_safely(fn: Callable[[], None]) -> None:
-    """Run a command body; turn deltamem errors into a readable message and exit code 1, never a traceback."""
-    try:
-        fn()
-    except (DeltamemError, OSError, ValueError) as e:
-        render.err_console.print(f"[red]error:[/] {escape(str(e))}")
-        raise typer.Exit(1) from None
-
-
-def _scope(user: str | None, agent: str | None, namespace: str | None) -> dict[str, Any]:
-    return {"user_id": user, "agent_id": agent, "namespace": namespace}
-
-
-def _full_id(prefix: str, candidates: list[str], what: str) -> str:
-    """Tables show 12-character ids; accept any unique prefix of 4+ characters."""
-    if prefix in candidates:
-        return prefix
-    matches = [c for c in candidates if c.startswith(prefix)] if len(prefix) >= 4 else []
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise ValueError(f"{what} id prefix {prefix!r} is ambiguous ({len(matches)} matches); give more characters")
-    return prefix  # let the facade report it as not found
-
-
-def _memory_id(m: Any, prefix: str, scope: dict[str, Any]) -> str:
-    return _full_id(prefix, sorted({r.memory_id for r in m.history(**scope)}), "memory")
-
-
-def _change_set_id(m: Any, prefix: str, scope: dict[str, Any]) -> str:
-    return _full_id(prefix, [r.id for r in m.change_sets(**scope)], "change set")
-
-
 @app.command()
-def add(facts: Annotated[list[str], typer.Argument(help="Fact sentences to store.")], user: User = None,
-        agent: Agent = None, namespace: Namespace = None) -> None:
-    """Store facts as memories (one change set)."""
+def add(facts: Annotated[list[str], typer.Argument(
+            help="Fact sentences to store, or one conversation file (.json / .jsonl: LoCoMo or dated sessions).")],
+        user: User = None, agent: Agent = None, namespace: Namespace = None,
+        raw: Annotated[bool, typer.Option("--raw", help="Store conversation messages as they are (no LLM).")]
+        = False) -> None:
+    """Store facts, or let the memory agent read a conversation file session by session."""
     def body() -> None:
+        from deltamem.cli.ingest_view import ingest_file, is_conversation_file
+
         with OPTS.memory() as m:
+            if len(facts) == 1 and is_conversation_file(facts[0]):
+                ingest_file(m, Path(facts[0]), _scope(user, agent, namespace), infer=not raw, as_json=OPTS.json)
+                return
             cs = m.add(facts, **_scope(user, agent, namespace))
         render.print_json(render.change_set_dict(cs)) if OPTS.json else render.print_change_set(cs)
     run_safely(body)

@@ -34,21 +34,22 @@ def change_set_dict(cs: ChangeSet) -> dict[str, Any]:
     }
 
 
-def print_change_set(cs: ChangeSet, *, title: str | None = None) -> None:
+def print_change_set(cs: ChangeSet, *, title: str | None = None, out: Console | None = None) -> None:
     """``+ added``, ``~ before → after``, ``− deleted``, coloured."""
+    out = out or console
     head = title or f"change set {cs.id[:12]}"
     counts = cs.counts()
-    console.print(f"[bold]{head}[/]  (+{counts['ADD']} ~{counts['UPDATE']} −{counts['DELETE']})")
+    out.print(f"[bold]{head}[/]  (+{counts['ADD']} ~{counts['UPDATE']} −{counts['DELETE']})")
     if cs.is_empty:
-        console.print("  [dim]no change[/]")
+        out.print("  [dim]no change[/]")
     for c in cs.changes:
         mark, colour = _MARK[c.kind]
         if c.kind == "UPDATE" and c.before and c.after:
-            console.print(f"  [{colour}]{mark} {c.after.text}[/]  [dim](was: {c.before.text}) \\[{c.memory_id[:8]}][/]")
+            out.print(f"  [{colour}]{mark} {c.after.text}[/]  [dim](was: {c.before.text}) \\[{c.memory_id[:8]}][/]")
         else:
             entry = c.after or c.before
             text = entry.text if entry else ""
-            console.print(f"  [{colour}]{mark} {text}[/]  [dim]\\[{c.memory_id[:8]}][/]")
+            out.print(f"  [{colour}]{mark} {text}[/]  [dim]\\[{c.memory_id[:8]}][/]")
 
 
 def entries_table(entries: Iterable[MemoryEntry], *, title: str = "memories") -> Table:
