@@ -85,6 +85,6 @@ def test_export_import_round_trip(cli, tmp_path: Path) -> None:  # type: ignore[
 
 
 def test_demo_runs_with_hashing_embedder(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    out = cli("demo", "--home", str(tmp_path / "demo"), "--embedder", "hashing")
+    out = cli("demo", "--home", str(tmp_path / "demo"), "--embedder", "hashing", "--store-only")
     assert "re-imported copy identical: True" in out
     assert "Caroline moved to Seattle" in out

@@ -113,17 +113,20 @@ def load_sessions(path: str | Path) -> list[Session]:
 def _locomo_sessions(conv: Mapping[str, Any], path: Path) -> list[Session]:
     from deltamem.agent.dates import parse_locomo_date
 
+    import re
+
     out = []
-    n = 1
-    while f"session_{n}" in conv:
+    numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))
+    for n in numbers:
         turns = conv[f"session_{n}"]
+        if not isinstance(turns, list):
+            continue
         date = parse_locomo_date(str(conv.get(f"session_{n}_date_time", "")))
         msgs = tuple(Message(t["speaker"], t["text"] + (f" [shares a photo: {t['blip_caption']}]"
                                                         if t.get("blip_caption") else ""))
                      for t in turns if isinstance(t, Mapping) and "speaker" in t and "text" in t)
         if msgs:
             out.append(Session(msgs, date, f"session_{n}"))
-        n += 1
     if not out:
         raise CorruptDataError(f"{path}: LoCoMo conversation without sessions")
     return out
