@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from deltamem.cli import render
+from deltamem.cli.common import OPTS, run_safely
 
 
 def register(app: typer.Typer) -> None:
@@ -33,8 +34,6 @@ def register(app: typer.Typer) -> None:
         embedder: Annotated[str | None, typer.Option(help="minilm (default) or hashing.")] = None,
     ) -> None:
         """Score a rollout: soft F1 over the Memory-based Levenshtein Distance between predicted and target state."""
-        from deltamem.cli.main import OPTS, run_safely
-
         def body() -> None:
             result, embedder_name = _score(target=target, state=state, pred=pred, output=output, credit=credit,
                                            threshold=threshold, match_on=match_on, use_keywords=not no_keywords,
