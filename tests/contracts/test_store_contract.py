@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -80,7 +81,7 @@ def test_search_finds_the_relevant_memory(filled: ArchiveStore, mode: str) -> No
     hits = filled.search("user:a", vector=EMB.embed([q])[0], text=q, mode=mode, k=2)  # type: ignore[arg-type]
     assert hits and hits[0].entry.text == FACTS[2][0]
     assert len(hits) <= 2
-    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert all(a.score >= b.score for a, b in itertools.pairwise(hits))
 
 
 def test_keyword_search_matches_names_and_ignores_fts_syntax(filled: ArchiveStore) -> None:
@@ -92,7 +93,8 @@ def test_keyword_search_matches_names_and_ignores_fts_syntax(filled: ArchiveStor
 
 def test_search_never_returns_deleted_or_stale_text(filled: ArchiveStore) -> None:
     ids = ids_of(filled, "user:a")
-    commit(filled, "user:a", [Delete(id=ids[FACTS[2][0]]), Update(id=ids[FACTS[0][0]], text="Caroline moved to Seattle")])
+    commit(filled, "user:a",
+           [Delete(id=ids[FACTS[2][0]]), Update(id=ids[FACTS[0][0]], text="Caroline moved to Seattle")])
     for mode in ("vector", "keyword", "hybrid"):
         for q in ("dog named Rex", "Boston"):
             hits = filled.search("user:a", vector=EMB.embed([q])[0], text=q, mode=mode, k=10)  # type: ignore[arg-type]

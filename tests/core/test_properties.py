@@ -10,7 +10,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deltamem.api import Memory
-from deltamem.core import Add, Delete, InvalidOperation, MemoryEntry, MemoryState, Noop, Operation, Update, apply, invert
+from deltamem.core import (
+    Add,
+    Delete,
+    InvalidOperation,
+    MemoryEntry,
+    MemoryState,
+    Noop,
+    Operation,
+    Update,
+    apply,
+    invert,
+)
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
@@ -108,7 +119,7 @@ def test_store_revert_restores_state_and_export_import_is_identity(
         fresh.export(again, namespace=ns)
         assert again.getvalue().splitlines()[1:] == out.getvalue().splitlines()[1:]  # header holds exported_at
         assert fresh.state(namespace=ns) == m.state(namespace=ns)
-        def hist(mem: Memory) -> list[tuple[object, ...]]:  # sequence numbers are store-local; the order is not
+        def hist(mem: Memory, ns: str = ns) -> list[tuple[object, ...]]:  # seq is store-local; the order is not
             return [(h.change_set_id, h.memory_id, h.kind, h.before, h.after, h.session_id, h.actor, h.created_at)
                     for h in mem.history(namespace=ns)]
 

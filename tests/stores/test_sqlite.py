@@ -54,7 +54,7 @@ def test_search_cache_follows_writes_by_another_connection(tmp_path: Path) -> No
     writer.update(mid, "Caroline lives in Seattle", user_id="u")
     writer.add("Rex is a dog", user_id="u")
     hits = reader.search("Caroline lives in Seattle", user_id="u", mode="vector", k=5)
-    assert [h.entry.text for h in hits][0] == "Caroline lives in Seattle"
+    assert next(h.entry.text for h in hits) == "Caroline lives in Seattle"
     assert len(hits) == 2
     writer.reset(user_id="u")  # purge bumps the epoch: the reader must drop its whole cache
     assert reader.search("Seattle", user_id="u", mode="vector") == []

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from deltamem.embed._texts import check_texts
 from deltamem.embed.base import Vectors, l2_normalise
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -39,6 +40,7 @@ class HashingEmbedder:
         return words + grams
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        texts = check_texts(texts)
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for feat in self._features(text):

@@ -211,7 +211,9 @@ class SqliteStore:
             chunk = unique[i:i + _CHUNK]
             marks = ",".join("?" * len(chunk))
             for row in c.execute(
-                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE namespace = ? AND deleted_at IS NULL AND id IN ({marks})",
+                # "+deleted_at" keeps SQLite on the (namespace, id) index instead of scanning the live index.
+                f"SELECT {MEMORY_COLUMNS} FROM memories WHERE namespace = ? AND +deleted_at IS NULL"
+                f" AND id IN ({marks})",
                 (namespace, *chunk),
             ):
                 found[row[0]] = row_entry(row)
@@ -333,13 +335,14 @@ class SqliteStore:
             )
             cache = self._caches[namespace] = _Cache(epoch, seq, index)
         elif seq > cache.seq:
-            changed = [r[0] for r in c.execute(
-                "SELECT DISTINCT memory_id FROM history WHERE namespace = ? AND seq > ?", (namespace, cache.seq))]
+            # No DISTINCT in SQL: it would read the whole history_memory index; dedupe here instead.
+            changed = list(dict.fromkeys(r[0] for r in c.execute(
+                "SELECT memory_id FROM history WHERE namespace = ? AND seq > ?", (namespace, cache.seq))))
             for i in range(0, len(changed), _CHUNK):
                 chunk = changed[i:i + _CHUNK]
                 marks = ",".join("?" * len(chunk))
                 live = {r[0]: r for r in c.execute(
-                    f"SELECT id, vector, timestamp FROM memories WHERE namespace = ? AND deleted_at IS NULL"
+                    f"SELECT id, vector, timestamp FROM memories WHERE namespace = ? AND +deleted_at IS NULL"
                     f" AND id IN ({marks})", (namespace, *chunk))}
                 for mid in chunk:
                     r = live.get(mid)

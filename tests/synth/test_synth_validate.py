@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from deltamem.synth.records import state_from_rows
+from deltamem.synth.validate import Rejection, check_dialogue, check_event_ops
+
+WHEN = datetime(2024, 5, 1, tzinfo=UTC)
+STATE = state_from_rows([
+    {"id": "m1", "text": "Ana works as a nurse in Porto.", "timestamp": "2024-01-01", "keywords": ["nurse"]},
+    {"id": "m2", "text": "Ana has a dog named Bolo.", "timestamp": "2024-01-01", "keywords": ["Bolo"]},
+    {"id": "m3", "text": "Ana plans to move to Braga.", "timestamp": "2024-03-01", "keywords": ["Braga"]},
+])
+ORIGIN = {"m1": None, "m2": None, "m3": 0}  # m3 was written by event 0
+
+
+def _check(ops: list[dict[str, object]]) -> tuple[list, object]:
+    return check_event_ops({"ops": ops}, STATE, next_id=4, when=WHEN, origin=ORIGIN)
+
+
+def test_valid_ops_get_ids_evolution_kinds_and_apply() -> None:
+    labelled, cs = _check([
+        {"op": "UPDATE", "id": "m1", "text": "Ana works as head nurse in Braga.", "keywords": ["head nurse", "Braga"]},
+        {"op": "DELETE", "id": "m3", "keywords": ["Braga"]},
+        {"op": "ADD", "text": "Ana bought a Fiat Panda.", "keywords": ["Fiat Panda's"]},
+        {"op": "NOOP"},
+    ])
+    assert [(lo.op.kind, getattr(lo.op, "id", None), lo.evolution) for lo in labelled] == [
+        ("UPDATE", "m1", "intra"), ("DELETE", "m3", "inter"), ("ADD", "m4", "padding")]
+    assert labelled[2].keywords == ("Fiat Panda",)
+    assert sorted(cs.state) == ["m1", "m2", "m4"]  # type: ignore[attr-defined]
+    assert cs.state["m1"].text == "Ana works as head nurse in Braga."  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("ops", "reason"), [
+    ([{"op": "UPDATE", "id": "m9", "text": "Ana moved.", "keywords": ["moved"]}], "op_unknown_id"),
+    ([{"op": "DELETE", "id": "m7", "keywords": ["x"]}], "op_unknown_id"),
+    ([{"op": "ADD", "text": "Ana bought a car.", "keywords": ["bicycle"]}], "keyword_not_in_text"),
+    ([{"op": "DELETE", "id": "m2", "keywords": ["cat"]}], "keyword_not_in_text"),
+    ([{"op": "ADD", "text": "Ana bought a car."}], "op_missing_keywords"),
+    ([{"op": "UPDATE", "id": "m2", "text": "ana has a dog named Bolo", "keywords": ["Bolo"]}], "op_unchanged"),
+    ([{"op": "UPDATE", "id": "m2", "text": "Ana's dog Bolo died.", "keywords": ["Bolo"]},
+      {"op": "DELETE", "id": "m2", "keywords": ["Bolo"]}], "op_invalid"),
+    ([{"op": "NOOP"}], "no_ops"),
+    ([{"op": "RENAME", "id": "m2"}], "shape"),
+    ([], "shape"),
+])
+def test_bad_ops_are_rejected_with_a_reason(ops: list[dict[str, object]], reason: str) -> None:
+    with pytest.raises(Rejection) as info:
+        _check(ops)
+    assert info.value.reason == reason
+
+
+def test_unknown_id_message_lists_valid_ids_for_the_model() -> None:
+    with pytest.raises(Rejection, match="m1, m2, m3"):
+        _check([{"op": "UPDATE", "id": "m9", "text": "x y", "keywords": ["x"]}])
+
+
+def _labelled() -> list:
+    return _check([
+        {"op": "UPDATE", "id": "m1", "text": "Ana works as head nurse in Braga.", "keywords": ["head nurse", "Braga"]},
+        {"op": "DELETE", "id": "m2", "keywords": ["Bolo", "dog"]},
+    ])[0]
+
+
+def _turns(*texts: str) -> dict[str, object]:
+    return {"turns": [{"speaker": "user" if i % 2 == 0 else "assistant", "text": t} for i, t in enumerate(texts)]}
+
+
+def test_dialogue_passes_with_keywords_or_paraphrases() -> None:
+    turns = check_dialogue(_turns("I start as head nurse in Braga!", "Congrats!", "Sadly our dogs ran off.", "Oh no."),
+                           _labelled(), min_turns=4, max_turns=10)
+    assert turns[0] == ("user", "I start as head nurse in Braga!")
+    assert [s for s, _ in turns] == ["user", "assistant", "user", "assistant"]
+
+
+def test_dialogue_missing_a_keyword_is_rejected_naming_it() -> None:
+    with pytest.raises(Rejection, match="'Braga'") as info:
+        check_dialogue(_turns("I start as head nurse soon!", "Congrats!", "Bolo is gone.", "Oh no."),
+                       _labelled(), min_turns=4, max_turns=10)
+    assert info.value.reason == "dialogue_missing_keywords"
+
+
+def test_dialogue_partial_coverage_can_be_allowed() -> None:
+    turns = check_dialogue(_turns("I start as head nurse soon!", "Congrats!", "Bolo is gone.", "Oh no."),
+                           _labelled(), min_turns=4, max_turns=10, keyword_coverage=0.5)
+    assert len(turns) == 4
+
+
+@pytest.mark.parametrize(("data", "reason"), [
+    (_turns("Braga head nurse Bolo", "ok"), "dialogue_length"),
+    ({"turns": [{"speaker": "narrator", "text": "x"}] * 4}, "shape"),
+    ({"turns": "hello"}, "shape"),
+    ({"turns": [{"speaker": "assistant", "text": "Braga head nurse Bolo"}] * 4}, "dialogue_speakers"),
+])
+def test_dialogue_shape_problems(data: dict[str, object], reason: str) -> None:
+    with pytest.raises(Rejection) as info:
+        check_dialogue(data, _labelled(), min_turns=4, max_turns=10)
+    assert info.value.reason == reason
