@@ -80,11 +80,19 @@ def test_fences_and_prose_are_tolerated(mem: Memory) -> None:
     assert result.ops[0].text == "Caroline bought a red bike"
 
 
+def test_unknown_ids_are_repaired_or_dropped_not_fatal(mem: Memory) -> None:
+    reply = ops({"op": "UPDATE", "id": "m42", "text": "Caroline bought a red bike"}, {"op": "DELETE", "id": "m43"})
+    result = run(mem, ScriptedChatModel([reply]), session("I bought a red bike."))
+    assert [(o.kind, o.text) for o in result.ops] == [("ADD", "Caroline bought a red bike")]
+    assert [r.reason for r in result.rejected] == ["UPDATE of unknown id 'm42' kept as ADD",
+                                                   "DELETE of unknown id 'm43' dropped"]
+
+
 def test_one_repair_turn_shows_the_error(mem: Memory) -> None:
-    llm = ScriptedChatModel([ops({"op": "DELETE", "id": "m42"}), ops({"op": "ADD", "text": "Caroline bought a bike"})])
+    llm = ScriptedChatModel([ops({"op": "MERGE", "id": "m1"}), ops({"op": "ADD", "text": "Caroline bought a bike"})])
     result = run(mem, llm, session("I bought a bike."))
     repair = llm.requests[1]["messages"][-1]["content"]
-    assert "m42" in repair and "not a shown memory" in repair
+    assert "MERGE" in repair and "expected ADD, UPDATE, DELETE or NOOP" in repair
     assert [t.kind for t in result.turns] == ["repair", "ops"]
     assert result.ops[0].text == "Caroline bought a bike"
 

@@ -138,6 +138,7 @@ class MemoryAgent:
             by_id = {e.id: e for e in shown.values()}
             ops, rejected = sanitise(parsed.ops, session=session, shown=by_id, embedder=self.embedder,
                                      config=cfg.guards)
+            rejected = [Rejected(_dropped_op(raw), why) for raw, why in parsed.dropped] + rejected
             return AgentResult(ops, rejected, turns, searches, dict(shown), usage, parsed.salvaged)
         raise AgentOutputError(f"no final operations within {cfg.max_turns} model calls",
                                raw=turns[-1].reply if turns else "")
@@ -167,3 +168,12 @@ def _tool_turn(reply: ChatResponse, results: list[tuple[str, MemoryEntry]]) -> l
     text = memory_lines(results)
     out += [{"role": "tool", "tool_call_id": c.id, "content": text} for c in reply.tool_calls]
     return out
+
+
+def _dropped_op(raw: dict[str, Any]) -> Operation:
+    """A record of an op that named an unknown id (for the trace only; it is never applied)."""
+    from deltamem.core import Delete, Update
+
+    mid = str(raw.get("id", "?"))
+    text = raw.get("text")
+    return Update(id=mid, text=text) if isinstance(text, str) and text.strip() else Delete(id=mid)

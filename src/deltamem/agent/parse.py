@@ -32,10 +32,15 @@ class SearchRequest:
 
 @dataclass(frozen=True, slots=True)
 class OpsReply:
-    """The model's final operations (ids already mapped from aliases). ``salvaged``: recovered from a cut reply."""
+    """The model's final operations (ids already mapped from aliases). ``salvaged``: recovered from a cut reply.
+
+    ``dropped`` lists (op dict, reason) for ops that named an id that was never shown: an UPDATE of such an id
+    becomes an ADD of its text (small models write "UPDATE m1" with nothing stored), a DELETE of it is dropped.
+    """
 
     ops: tuple[Operation, ...]
     salvaged: bool = False
+    dropped: tuple[tuple[dict[str, Any], str], ...] = ()
 
 
 def _candidates(text: str) -> list[str]:
@@ -112,11 +117,18 @@ def parse_reply(text: str, aliases: Mapping[str, str], *, allow_search: bool = T
         items = value
     if not isinstance(items, list):
         raise ParseError('expected {"ops": [...]} with a list of operations')
-    return OpsReply(tuple(parse_ops(items, aliases)), salvaged)
+    dropped: list[tuple[dict[str, Any], str]] = []
+    ops = parse_ops(items, aliases, dropped=dropped)
+    return OpsReply(tuple(ops), salvaged, tuple(dropped))
 
 
-def parse_ops(items: list[Any], aliases: Mapping[str, str]) -> list[Operation]:
-    """Validate op dicts against the schema and map aliases to ids; the first problem raises ParseError."""
+def parse_ops(items: list[Any], aliases: Mapping[str, str], *,
+              dropped: list[tuple[dict[str, Any], str]] | None = None) -> list[Operation]:
+    """Validate op dicts against the schema and map aliases to ids; the first problem raises ParseError.
+
+    With ``dropped`` given, ops naming ids that were never shown are repaired or dropped (see OpsReply) instead
+    of raising.
+    """
     ops: list[Operation] = []
     for i, raw in enumerate(items):
         if not isinstance(raw, Mapping):
@@ -126,10 +138,18 @@ def parse_ops(items: list[Any], aliases: Mapping[str, str]) -> list[Operation]:
         if kind in ("UPDATE", "DELETE"):
             alias = str(item.get("id", "")).strip()
             if alias not in aliases:
-                shown = ", ".join(list(aliases)[:12]) or "none"
-                raise ParseError(f"op #{i} uses id {alias or '(missing)'!r}, which is not a shown memory "
-                                 f"(shown: {shown})")
-            item["id"] = aliases[alias]
+                if dropped is None:
+                    shown = ", ".join(list(aliases)[:12]) or "none"
+                    raise ParseError(f"op #{i} uses id {alias or '(missing)'!r}, which is not a shown memory "
+                                     f"(shown: {shown})")
+                if kind == "UPDATE" and isinstance(item.get("text"), str) and item["text"].strip():
+                    dropped.append((dict(raw), f"UPDATE of unknown id {alias!r} kept as ADD"))
+                    item = {"op": "ADD", "text": item["text"]}
+                else:
+                    dropped.append((dict(raw), f"DELETE of unknown id {alias!r} dropped"))
+                    continue
+            else:
+                item["id"] = aliases[alias]
         try:
             op = op_from_dict(item, index=i)
         except InvalidOperation as e:

@@ -111,9 +111,9 @@ def load_sessions(path: str | Path) -> list[Session]:
 
 
 def _locomo_sessions(conv: Mapping[str, Any], path: Path) -> list[Session]:
-    from deltamem.agent.dates import parse_locomo_date
-
     import re
+
+    from deltamem.agent.dates import parse_locomo_date
 
     out = []
     numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))

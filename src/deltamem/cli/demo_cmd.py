@@ -62,6 +62,7 @@ def _run(home: Path | None, embedder: str, store_only: bool) -> None:
 def _agent_tour(m: Any, home: Path) -> bool:
     from deltamem.agent.session import load_sessions
     from deltamem.cli.ingest_view import print_session
+    from deltamem.core import AgentOutputError
 
     sample = resources.files("deltamem.samples").joinpath("caroline.json")
     with resources.as_file(sample) as path:
@@ -73,7 +74,11 @@ def _agent_tour(m: Any, home: Path) -> bool:
         for msg in session.messages:
             render.console.print(f"[dim]{msg.speaker}:[/] {msg.text}")
         t0 = time.perf_counter()
-        res = m.add(session, user_id="caroline")
+        try:
+            res = m.add(session, user_id="caroline")
+        except AgentOutputError as e:  # memory is untouched; the tour goes on with the next session
+            render.console.print(f"[red]session left unchanged:[/] {e}\n[dim]raw model output: {e.raw[:300]}[/]")
+            continue
         print_session(res, i, render.console)
         render.console.print(f"[dim]  {time.perf_counter() - t0:.1f} s[/]")
     _step("memory now")

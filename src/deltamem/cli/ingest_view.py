@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deltamem.agent.session import load_sessions
 from deltamem.cli import render
+from deltamem.core import AgentOutputError
 
 
 def is_conversation_file(arg: str) -> bool:
@@ -23,6 +24,7 @@ def ingest_file(memory: Any, path: Path, scope: dict[str, Any], *, infer: bool, 
     """Add every session of the file in order; print change sets (or JSON) as they are committed."""
     sessions = load_sessions(path)
     results = []
+    failed: list[tuple[str, AgentOutputError]] = []
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=render.console, transient=True)
     with progress:
@@ -35,7 +37,12 @@ def ingest_file(memory: Any, path: Path, scope: dict[str, Any], *, infer: bool, 
                 print_session(res, i, progress.console)
             progress.advance(task)
     if as_json:
-        render.print_json([ingest_dict(r) for r in results])
+        render.print_json([ingest_dict(r) for r in results]
+                          + [{"session": sid, "error": str(e), "raw": e.raw} for sid, e in failed])
+    if failed:
+        raise AgentOutputError(f"{len(failed)} of {len(sessions)} sessions could not be read by the agent "
+                               f"({', '.join(sid for sid, _ in failed)}); their memory was left unchanged",
+                               raw=failed[-1][1].raw)
     return results
 
 
