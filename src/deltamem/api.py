@@ -42,6 +42,8 @@ from deltamem.stores.base import ArchiveStore, ChangeSetRecord, Filters, History
 from deltamem.stores.review import InMemoryReviewQueue, ReviewQueue
 
 _RETRIES = 8
+#: Upper bound on pagination values (SQLite integers are 64-bit; nobody pages past a billion memories).
+MAX_OFFSET = 1_000_000_000
 
 
 class Memory:
@@ -220,6 +222,8 @@ class Memory:
                 filters: Filters | None = None, limit: int | None = None, offset: int = 0) -> list[MemoryEntry]:
         """Live memories, oldest first (paginated with limit / offset)."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
+        if not 0 <= offset <= MAX_OFFSET or (limit is not None and not 0 <= limit <= MAX_OFFSET):
+            raise ConfigError(f"limit and offset must lie between 0 and {MAX_OFFSET}")
         return self.store.list_entries(ns, filters=filters, limit=limit, offset=offset)
 
     def state(self, *, user_id: str | None = None, agent_id: str | None = None,

@@ -200,3 +200,9 @@ def test_async_twin_delegates(memory: Memory) -> None:
         return [h.entry.text for h in hits]
 
     assert asyncio.run(run()) == ["async fact"]
+
+
+@pytest.mark.parametrize(("limit", "offset"), [(None, -1), (-5, 0), (10, 2**70), (2**64, 0)])
+def test_bad_pagination_is_a_clear_error(memory: Memory, limit: int | None, offset: int) -> None:
+    with pytest.raises(ConfigError, match="limit and offset"):
+        memory.get_all(user_id="u", limit=limit, offset=offset)

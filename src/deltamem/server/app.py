@@ -1,0 +1,68 @@
+"""``create_app(config)``: the FastAPI application over one Memory, with keys, jobs and limits.
+
+Everything the routes share is built here once and kept on ``app.state.deltamem``. Tests and embedders inject a
+ready Memory (and optionally the other parts); ``deltamem serve`` and ``python -m deltamem.server`` build them from
+the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from deltamem import __version__
+from deltamem.api import Memory
+from deltamem.server import errors
+from deltamem.server.config import ServerConfig
+from deltamem.server.deps import ServerState, tenant_prefix
+from deltamem.server.idempotency import IdempotencyStore
+from deltamem.server.jobs import JobExecutor, JobRunner, JobStore, LocalJobRunner
+from deltamem.server.keys import KeyStore
+from deltamem.server.ratelimit import RateLimiter
+from deltamem.server.routes_admin import public
+from deltamem.server.routes_admin import router as admin_router
+from deltamem.server.routes_archive import router as archive_router
+from deltamem.server.routes_history import router as history_router
+from deltamem.server.routes_memory import router as memory_router
+from deltamem.server.routes_review import router as review_router
+from deltamem.server.state import StateDB
+
+DESCRIPTION = """Long-term memory for LLM assistants over HTTP. Every request carries a tenant API key; every
+namespace is inside that tenant. Sessions run the memory agent as background jobs (202 + job id)."""
+
+
+def create_app(config: ServerConfig | None = None, *, memory: Memory | None = None, db: StateDB | None = None,
+               runner: JobRunner | None = None, limiter: RateLimiter | None = None) -> FastAPI:
+    """Build the app. Parts not given are built from ``config``; the app closes only the parts it built."""
+    config = config or ServerConfig()
+    owns_memory, owns_db = memory is None, db is None
+    memory = memory or Memory.from_config(config.memory)
+    db = db or StateDB(config.state_file())
+    jobs = JobStore(db)
+    runner = runner or LocalJobRunner(JobExecutor(memory, jobs, tenant_prefix=tenant_prefix), workers=config.workers)
+    st = ServerState(config=config, memory=memory, keys=KeyStore(db), jobs=jobs, runner=runner,
+                     idempotency=IdempotencyStore(db, ttl_s=config.idempotency_ttl_s),
+                     limiter=limiter or RateLimiter(rate=config.rate_per_s, burst=config.rate_burst))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        st.runner.start()
+        try:
+            yield
+        finally:
+            st.runner.close()
+            if owns_memory:
+                st.memory.close()
+            if owns_db:
+                db.close()
+
+    app = FastAPI(title="deltamem", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.deltamem = st
+    errors.install(app)
+    app.add_middleware(errors.BodyLimit, default=config.max_json_bytes,
+                       overrides={"/v1/import": config.max_import_bytes})
+    for router in (memory_router, history_router, review_router, archive_router, admin_router, public):
+        app.include_router(router)
+    return app

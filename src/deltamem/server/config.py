@@ -1,0 +1,63 @@
+"""Server configuration: the memory config plus limits, workers and the admin key.
+
+Loaded at the edge only (``deltamem serve``, ``python -m deltamem.server``): the memory part as usual (TOML +
+``DELTAMEM_*``), server settings from ``DELTAMEM_SERVER__<FIELD>`` and the admin key from ``DELTAMEM_ADMIN_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from deltamem.config import MemoryConfig, default_home, load_config
+from deltamem.core import ConfigError
+
+MiB = 1024 * 1024
+_PREFIX = "DELTAMEM_SERVER__"
+
+
+class ServerConfig(BaseModel):
+    """Everything :func:`deltamem.server.create_app` needs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    state_path: Path | None = None  # keys, jobs, idempotency; default: server.db next to the SQLite store
+    max_json_bytes: int = Field(default=1 * MiB, ge=1024)
+    max_import_bytes: int = Field(default=512 * MiB, ge=1024)
+    rate_per_s: float = Field(default=20.0, ge=0)  # 0 turns rate limiting off
+    rate_burst: int = Field(default=60, ge=1)
+    workers: int = Field(default=1, ge=1, le=64)  # in-process ingestion workers
+    idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
+    admin_key: SecretStr | None = None
+    max_page: int = Field(default=1000, ge=1)
+
+    def state_file(self) -> Path:
+        """Where the server database lives."""
+        if self.state_path is not None:
+            return self.state_path
+        if self.memory.store.provider == "sqlite":
+            return self.memory.sqlite_path().parent / "server.db"
+        return (self.memory.home or default_home()) / "server.db"
+
+
+def load_server_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
+                       overrides: Mapping[str, Any] | None = None,
+                       memory_overrides: Mapping[str, Any] | None = None) -> ServerConfig:
+    """Build a ServerConfig from a TOML file (memory part), the environment and explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    server: dict[str, Any] = {k[len(_PREFIX):].lower(): v for k, v in env.items() if k.startswith(_PREFIX)}
+    if env.get("DELTAMEM_ADMIN_KEY"):
+        server["admin_key"] = env["DELTAMEM_ADMIN_KEY"]
+    memory_env = {k: v for k, v in env.items() if not k.startswith(_PREFIX) and k != "DELTAMEM_ADMIN_KEY"}
+    memory = load_config(path, env=memory_env, overrides=memory_overrides)
+    server.update(overrides or {})
+    try:
+        return ServerConfig.model_validate({**server, "memory": memory})
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid server configuration: {problems}") from e

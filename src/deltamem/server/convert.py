@@ -1,0 +1,77 @@
+"""deltamem objects → response models, with namespaces made relative to the caller's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from deltamem.core import ChangeSet, MemoryEntry
+from deltamem.core.codec import ops_to_list
+from deltamem.server.dto import (
+    ChangeOut,
+    ChangeSetOut,
+    ChangeSetRecordOut,
+    HistoryOut,
+    MemoryOut,
+    ReviewItemOut,
+)
+from deltamem.stores.base import ChangeSetRecord, HistoryRecord
+from deltamem.stores.review import PendingChangeSet
+
+Rel = Callable[[str], str]
+
+
+def relative(prefix: str) -> Rel:
+    """A function that strips the tenant prefix from a namespace (which every namespace the caller sees has)."""
+    def rel(namespace: str) -> str:
+        return namespace[len(prefix):] if namespace.startswith(prefix) else namespace
+    return rel
+
+
+def memory_out(e: MemoryEntry, rel: Rel) -> MemoryOut:
+    """One entry."""
+    return MemoryOut(id=e.id, namespace=rel(e.namespace), text=e.text, timestamp=e.timestamp,
+                     created_at=e.created_at, updated_at=e.updated_at, session_id=e.session_id,
+                     message_indices=list(e.message_indices), keywords=list(e.keywords),
+                     metadata=dict(e.metadata))
+
+
+def _opt(e: MemoryEntry | None, rel: Rel) -> MemoryOut | None:
+    return memory_out(e, rel) if e is not None else None
+
+
+def change_set_out(cs: ChangeSet, rel: Rel) -> ChangeSetOut:
+    """A change set with its changes."""
+    return ChangeSetOut(
+        id=cs.id, namespace=rel(cs.namespace), session_id=cs.session_id, actor=cs.actor, created_at=cs.created_at,
+        reverts=cs.reverts, counts=cs.counts(), ops=ops_to_list(cs),
+        changes=[ChangeOut(kind=c.kind, memory_id=c.memory_id, before=_opt(c.before, rel), after=_opt(c.after, rel))
+                 for c in cs.changes],
+    )
+
+
+def history_out(r: HistoryRecord, rel: Rel) -> HistoryOut:
+    """One history record."""
+    return HistoryOut(seq=r.seq, change_set_id=r.change_set_id, namespace=rel(r.namespace), memory_id=r.memory_id,
+                      kind=r.kind, before=_opt(r.before, rel), after=_opt(r.after, rel), session_id=r.session_id,
+                      actor=r.actor, created_at=r.created_at)
+
+
+def change_set_record_out(r: ChangeSetRecord, rel: Rel) -> ChangeSetRecordOut:
+    """A change set header."""
+    return ChangeSetRecordOut(id=r.id, namespace=rel(r.namespace), created_at=r.created_at, session_id=r.session_id,
+                              actor=r.actor, ops=[dict(o) for o in r.ops], counts=dict(r.counts), reverts=r.reverts,
+                              reverted_by=r.reverted_by, note=r.note)
+
+
+def review_out(item: PendingChangeSet, rel: Rel) -> ReviewItemOut:
+    """A queued change set."""
+    return ReviewItemOut(id=item.id, namespace=rel(item.namespace), ops=[dict(o) for o in item.ops],
+                         reason=item.reason, created_at=item.created_at, session_id=item.session_id,
+                         actor=item.actor, status=item.status, resolved_at=item.resolved_at,
+                         resolved_by=item.resolved_by, change_set_id=item.change_set_id)
+
+
+def error_info(e: BaseException, *, type_name: str | None = None, details: Any = None) -> dict[str, Any]:
+    """The ``error`` object of an error body."""
+    return {"type": type_name or type(e).__name__, "message": str(e), "details": details}

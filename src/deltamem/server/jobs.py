@@ -1,0 +1,241 @@
+"""Ingestion jobs: a session for the memory agent runs in the background; its record lives in the server database.
+
+Embedded mode uses :class:`LocalJobRunner`, a small in-process executor that runs the jobs of one namespace one at a
+time, in submission order, and jobs of different namespaces in parallel. (procrastinate, the scaled-out runner in
+:mod:`deltamem.server.pg_jobs`, needs PostgreSQL; its in-memory connector is a test double that keeps nothing across
+a restart, so it cannot serve the SQLite default.) Records survive a restart: on start, jobs that were ``running``
+are marked ``failed`` with the reason, and ``pending`` ones are queued again (nothing of them had run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from deltamem.api import Memory
+from deltamem.core import AgentOutputError, DeltamemError, NotFoundError, as_utc, to_iso, utcnow
+from deltamem.server.convert import change_set_out, error_info, relative
+from deltamem.server.dto import JobOut, JobStatus
+from deltamem.server.state import StateDB
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = ("the server stopped while this job was running; its change set may or may not have been committed: "
+               "look for session_id {sid!r} in the change sets before resubmitting")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One ingestion job. ``request``: the session as JSON (messages, session_id, session_date, infer)."""
+
+    id: str
+    tenant: str
+    namespace: str
+    status: JobStatus
+    request: dict[str, Any]
+    session_id: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+    def out(self, prefix: str) -> JobOut:
+        """The response model (namespace relative to the tenant prefix)."""
+        result = self.result or {}
+        return JobOut.model_validate({
+            "id": self.id, "status": self.status, "namespace": relative(prefix)(self.namespace),
+            "session_id": self.session_id, "created_at": self.created_at, "started_at": self.started_at,
+            "finished_at": self.finished_at, "change_set": result.get("change_set"),
+            "review_id": result.get("review_id"), "rejected": result.get("rejected", []), "error": self.error})
+
+
+_COLS = "id, tenant, namespace, status, request, session_id, created_at, started_at, finished_at, result, error"
+
+
+def _row(r: tuple[Any, ...]) -> JobRecord:
+    def t(v: Any) -> datetime | None:
+        return as_utc(str(v)) if v else None
+
+    return JobRecord(str(r[0]), str(r[1]), str(r[2]), r[3], json.loads(r[4]), str(r[5]), as_utc(str(r[6])),
+                     t(r[7]), t(r[8]), json.loads(r[9]) if r[9] else None, json.loads(r[10]) if r[10] else None)
+
+
+class JobStore:
+    """Job records in the server database. Every read names the tenant, so ids of other tenants are invisible."""
+
+    def __init__(self, db: StateDB) -> None:
+        self._db = db
+
+    def create(self, *, tenant: str, namespace: str, request: dict[str, Any]) -> JobRecord:
+        """A new pending job. The session id defaults to the job id so a committed change set can be traced."""
+        job_id = uuid.uuid4().hex
+        request = {**request, "session_id": request.get("session_id") or job_id}
+        job = JobRecord(job_id, tenant, namespace, "pending", request, request["session_id"], utcnow())
+        self._db.execute(f"INSERT INTO jobs ({_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, NULL, NULL)",
+                         (job.id, tenant, namespace, "pending", json.dumps(request), job.session_id,
+                          to_iso(job.created_at)))
+        return job
+
+    def get(self, tenant: str, job_id: str) -> JobRecord:
+        """One job of this tenant (NotFoundError otherwise)."""
+        rows = self._db.query(f"SELECT {_COLS} FROM jobs WHERE id = ? AND tenant = ?", (job_id, tenant))
+        if not rows:
+            raise NotFoundError(f"no job {job_id!r}")
+        return _row(rows[0])
+
+    def load(self, job_id: str) -> JobRecord:
+        """One job by id, whatever its tenant (for workers)."""
+        rows = self._db.query(f"SELECT {_COLS} FROM jobs WHERE id = ?", (job_id,))
+        if not rows:
+            raise NotFoundError(f"no job {job_id!r}")
+        return _row(rows[0])
+
+    def list_jobs(self, tenant: str, *, limit: int = 100, offset: int = 0) -> list[JobRecord]:
+        """This tenant's jobs, newest first."""
+        return [_row(r) for r in self._db.query(
+            f"SELECT {_COLS} FROM jobs WHERE tenant = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            (tenant, limit, offset))]
+
+    def start(self, job_id: str) -> bool:
+        """pending → running; False if the job is not pending (already taken, or finished)."""
+        return self._db.execute("UPDATE jobs SET status = 'running', started_at = ? WHERE id = ? AND status = "
+                                "'pending'", (to_iso(utcnow()), job_id)) == 1
+
+    def finish(self, job_id: str, *, result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
+        """running → done (with a result) or failed (with an error)."""
+        status = "failed" if error is not None else "done"
+        self._db.execute("UPDATE jobs SET status = ?, finished_at = ?, result = ?, error = ? WHERE id = ?",
+                         (status, to_iso(utcnow()), json.dumps(result) if result is not None else None,
+                          json.dumps(error) if error is not None else None, job_id))
+
+    def recover(self) -> list[JobRecord]:
+        """After a restart: fail the jobs that were running (with the reason); return the pending ones, oldest first."""
+        now = to_iso(utcnow())
+        with self._db.transaction() as c:
+            for job_id, sid in c.execute("SELECT id, session_id FROM jobs WHERE status = 'running'").fetchall():
+                err = {"type": "Interrupted", "message": INTERRUPTED.format(sid=sid), "details": {"session_id": sid}}
+                c.execute("UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
+                          (now, json.dumps(err), job_id))
+        return [_row(r) for r in self._db.query(
+            f"SELECT {_COLS} FROM jobs WHERE status = 'pending' ORDER BY created_at, id")]
+
+
+class JobExecutor:
+    """Runs one job against a Memory and records the outcome; the one place that turns job errors into records."""
+
+    def __init__(self, memory: Memory, jobs: JobStore, *, tenant_prefix: Callable[[str], str]) -> None:
+        self.memory = memory
+        self.jobs = jobs
+        self._prefix = tenant_prefix
+
+    def process(self, job_id: str) -> None:
+        """Run a pending job to done or failed (a job that is not pending any more is left alone)."""
+        if not self.jobs.start(job_id):
+            return
+        job = self.jobs.load(job_id)
+        req = job.request
+        try:
+            res = self.memory.add(req["messages"], namespace=job.namespace, session_id=job.session_id,
+                                  session_date=req.get("session_date"), infer=bool(req.get("infer", True)))
+        except AgentOutputError as e:
+            self.jobs.finish(job_id, error=error_info(e, details={"raw": e.raw}))
+            return
+        except DeltamemError as e:
+            self.jobs.finish(job_id, error=error_info(e))
+            return
+        except Exception as e:  # the job boundary is an edge: record it, never lose it
+            log.exception("ingestion job %s failed", job_id)
+            self.jobs.finish(job_id, error=error_info(e, type_name="InternalError"))
+            return
+        rel = relative(self._prefix(job.tenant))
+        rejected = [{"op": repr(r.op), "reason": r.reason} for r in (res.agent.rejected if res.agent else [])]
+        result = {"change_set": change_set_out(res.change_set, rel).model_dump(mode="json") if res.change_set else None,
+                  "review_id": res.review_id, "rejected": rejected}
+        self.jobs.finish(job_id, result=result)
+
+
+class JobRunner(Protocol):
+    """Where submitted jobs go to be run."""
+
+    def submit(self, job: JobRecord) -> None:
+        """Queue a pending job."""
+        ...
+
+    def start(self) -> None:
+        """Start working (idempotent)."""
+        ...
+
+    def close(self) -> None:
+        """Stop after the jobs now running; queued ones stay pending in the database."""
+        ...
+
+
+class LocalJobRunner:
+    """N worker threads; one namespace's jobs run one at a time, in order; different namespaces run in parallel."""
+
+    def __init__(self, executor: JobExecutor, *, workers: int = 1) -> None:
+        self._executor = executor
+        self._workers = max(1, workers)
+        self._queues: dict[str, deque[str]] = {}  # namespace -> job ids not yet started
+        self._ready: deque[str] = deque()  # namespaces with queued jobs and no job running
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._closing = False
+
+    def start(self) -> None:
+        with self._cond:
+            if self._threads or self._closing:
+                return
+            self._threads = [threading.Thread(target=self._work, name=f"deltamem-job-{i}", daemon=True)
+                             for i in range(self._workers)]
+        for job in self._executor.jobs.recover():
+            self.submit(job)
+        for t in self._threads:
+            t.start()
+
+    def submit(self, job: JobRecord) -> None:
+        with self._cond:
+            q = self._queues.get(job.namespace)
+            if q is None:  # no job of this namespace queued or running: it becomes ready
+                self._queues[job.namespace] = deque([job.id])
+                self._ready.append(job.namespace)
+                self._cond.notify()
+            else:
+                q.append(job.id)
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._ready and not self._closing:
+                    self._cond.wait()
+                if self._closing:
+                    return
+                ns = self._ready.popleft()
+                job_id = self._queues[ns].popleft()
+            try:
+                self._executor.process(job_id)
+            except Exception:  # the state database failed; the job stays visible as running until a restart
+                log.exception("could not record the outcome of job %s", job_id)
+            finally:
+                with self._cond:
+                    if self._queues[ns]:
+                        self._ready.append(ns)  # at the back: namespaces take turns
+                        self._cond.notify()
+                    else:
+                        del self._queues[ns]
+
+    def close(self) -> None:
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+            threads, self._threads = self._threads, []
+        for t in threads:
+            t.join(timeout=30)

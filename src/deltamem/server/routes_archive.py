@@ -1,0 +1,123 @@
+"""Streamed export and import of one namespace (the versioned JSONL format of :mod:`deltamem.archive`).
+
+Export streams while :meth:`Memory.export` writes: it runs in a thread that hands lines over through a bounded
+queue, so the one export implementation serves files and HTTP alike. Import spools the body to a temporary file
+(in memory up to 8 MiB), checks that every record lies in the caller's tenant, then calls :meth:`Memory.import_`,
+which validates the whole file before writing anything.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import tempfile
+import threading
+from collections.abc import Iterator
+from typing import IO, Any, cast
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from starlette.exceptions import HTTPException
+
+from deltamem.api import Memory
+from deltamem.archive import read_export
+from deltamem.core import CorruptDataError
+from deltamem.server.deps import Caller, Scoped, State, TenantWide
+from deltamem.server.dto import ImportOut
+from deltamem.server.routes_memory import ERRORS
+from deltamem.stores.base import StoredMemory
+
+router = APIRouter(prefix="/v1", tags=["archive"], responses=ERRORS)
+_SPOOL = 8 * 1024 * 1024
+_END = object()
+
+
+class _Cancelled(Exception):
+    """The client went away; stop writing the export."""
+
+
+class _QueueWriter(io.TextIOBase):
+    """A text sink that hands each write to the response generator (blocks when it is 64 writes ahead)."""
+
+    def __init__(self) -> None:
+        self.q: queue.Queue[Any] = queue.Queue(maxsize=64)
+        self.cancelled = threading.Event()
+
+    def write(self, s: str) -> int:
+        while True:
+            if self.cancelled.is_set():
+                raise _Cancelled
+            try:
+                self.q.put(s.encode("utf-8"), timeout=0.5)
+                return len(s)
+            except queue.Full:
+                continue
+
+
+def stream_export(memory: Memory, namespace: str) -> Iterator[bytes]:
+    """The export of one namespace, chunk by chunk (a failed export ends without its footer: import refuses it)."""
+    sink = _QueueWriter()
+
+    def produce() -> None:
+        try:
+            memory.export(cast(IO[str], sink), namespace=namespace)
+        except _Cancelled:
+            return
+        except Exception as e:  # an edge: the status line is gone, so the missing footer reports it
+            sink.q.put(e)
+            return
+        sink.q.put(_END)
+
+    thread = threading.Thread(target=produce, name="deltamem-export", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = sink.q.get()
+            if item is _END or isinstance(item, Exception):
+                return
+            yield item
+    finally:
+        sink.cancelled.set()
+
+
+@router.get("/export", response_class=StreamingResponse, responses={
+    200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+          "description": "JSONL: header, records, footer"}})
+def export(caller: Scoped, st: State) -> StreamingResponse:
+    """Stream a versioned JSONL export of the namespace (memories with vectors, change sets, history)."""
+    return StreamingResponse(stream_export(st.memory, caller.namespace), media_type="application/x-ndjson",
+                             headers={"Content-Disposition": 'attachment; filename="deltamem-export.jsonl"'})
+
+
+def _import(memory: Memory, caller: Caller, body: IO[bytes]) -> int:
+    def text() -> io.TextIOWrapper:
+        body.seek(0)
+        return io.TextIOWrapper(body, encoding="utf-8", newline=None)
+
+    try:
+        wrapper = text()
+        _, records = read_export(wrapper, name="body")
+        wrapper.detach()
+        for rec in records:
+            ns = rec.entry.namespace if isinstance(rec, StoredMemory) else rec.namespace
+            if not ns.startswith(caller.prefix):
+                raise HTTPException(403, "the export holds namespaces outside this key's tenant; only exports of "
+                                         "this tenant's namespaces can be imported")
+        wrapper = text()
+        n = memory.import_(wrapper)
+        wrapper.detach()
+        return n
+    except UnicodeDecodeError as e:
+        raise CorruptDataError(f"the body is not UTF-8 text: {e}") from e
+
+
+@router.post("/import", response_model=ImportOut, openapi_extra={"requestBody": {"required": True, "content": {
+    "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}}}})
+async def import_(request: Request, caller: TenantWide, st: State) -> ImportOut:
+    """Load an export of this tenant's namespaces: validated whole, then written in one transaction or not at all."""
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as body:
+        async for chunk in request.stream():  # the size limit is enforced while streaming (413)
+            body.write(chunk)
+        n = await run_in_threadpool(_import, st.memory, caller, body)
+    return ImportOut(records=n)
