@@ -13,6 +13,7 @@ import numpy as np
 from deltamem.core.errors import ConfigError, EmbedderError
 from deltamem.embed._texts import check_texts, is_blank
 from deltamem.embed.base import Vectors, l2_normalise
+from deltamem.openai_errors import Endpoint, describe
 
 # Sent when no key is configured: local servers (vLLM, Ollama, llama.cpp) ignore it, and the SDK refuses None.
 _NO_KEY = "no-key"
@@ -138,25 +139,9 @@ class OpenAICompatEmbedder:
 
     def _wrap(self, e: Exception) -> EmbedderError:
         """An SDK error as an EmbedderError that says what to fix."""
-        o = self._openai
-        body = getattr(e, "body", None)
-        detail = body.get("message") if isinstance(body, dict) else None
-        detail = detail or getattr(e, "message", None) or str(e)
-        if isinstance(e, o.AuthenticationError):
-            hint = (f"wrong API key (from {self._key_source})" if self._has_key
-                    else f"the server wants an API key: set ${self._api_key_env} or pass api_key")
-            return EmbedderError(f"{self._where}: HTTP 401, {hint}: {detail}")
-        if isinstance(e, o.PermissionDeniedError):
-            return EmbedderError(f"{self._where}: HTTP 403, the API key may not use this model: {detail}")
-        if isinstance(e, o.NotFoundError):
-            return EmbedderError(f"{self._where}: HTTP 404, unknown model or a base_url without /v1: {detail}")
-        if isinstance(e, o.APITimeoutError):
-            return EmbedderError(f"{self._where}: no answer within {self._timeout:g}s")
-        if isinstance(e, o.APIConnectionError):
-            return EmbedderError(f"cannot connect to the embeddings server at {self._base_url}: {e}")
-        if isinstance(e, o.APIStatusError):
-            return EmbedderError(f"{self._where}: HTTP {e.status_code}: {detail}")
-        return EmbedderError(f"{self._where}: {e}")
+        ep = Endpoint("embeddings", self._model, str(self._base_url), self._has_key, self._key_source,
+                      self._api_key_env, self._timeout)
+        return EmbedderError(describe(e, self._openai, ep))
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -16,6 +16,7 @@ from typing import Any
 from deltamem.core.errors import ConfigError, LLMError
 from deltamem.llm._request import build_request
 from deltamem.llm.base import ChatResponse, Message, ToolCall, Usage
+from deltamem.openai_errors import Endpoint, describe
 
 # Sent when no key is configured: local servers (vLLM, Ollama, llama.cpp) ignore it, and the SDK refuses None.
 _NO_KEY = "no-key"
@@ -136,25 +137,9 @@ class OpenAICompatChatModel:
 
     def _wrap(self, e: Exception) -> LLMError:
         """An SDK error as an LLMError that says what to fix."""
-        o = self._openai
-        body = getattr(e, "body", None)
-        detail = body.get("message") if isinstance(body, dict) else None
-        detail = detail or getattr(e, "message", None) or str(e)
-        if isinstance(e, o.AuthenticationError):
-            hint = (f"wrong API key for {self._base_url} (from {self._key_source})" if self._has_key
-                    else f"{self._base_url} wants an API key: set ${self._api_key_env} or pass api_key")
-            return LLMError(f"HTTP 401, {hint}: {detail}")
-        if isinstance(e, o.PermissionDeniedError):
-            return LLMError(f"{self._where}: HTTP 403, the API key may not use this model: {detail}")
-        if isinstance(e, o.NotFoundError):
-            return LLMError(f"{self._where}: HTTP 404, unknown model or a base_url without /v1: {detail}")
-        if isinstance(e, o.APITimeoutError):
-            return LLMError(f"{self._where}: no answer within {self._timeout:g}s")
-        if isinstance(e, o.APIConnectionError):
-            return LLMError(f"cannot connect to the chat server at {self._base_url}: {e}")
-        if isinstance(e, o.APIStatusError):
-            return LLMError(f"{self._where}: HTTP {e.status_code}: {detail}")
-        return LLMError(f"{self._where}: {e}")
+        ep = Endpoint("chat", self._model, str(self._base_url), self._has_key, self._key_source, self._api_key_env,
+                      self._timeout)
+        return LLMError(describe(e, self._openai, ep))
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
