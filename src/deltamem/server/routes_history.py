@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from deltamem.api import MAX_OFFSET
 from deltamem.server.convert import change_set_out, change_set_record_out, history_out
 from deltamem.server.deps import Scoped, State, TenantWide
 from deltamem.server.dto import ChangeSetList, ChangeSetOut, HistoryList, JobOut, RevertRequest
@@ -22,7 +23,8 @@ def history(caller: Scoped, st: State, memory_id: str | None = None, change_set_
 
 
 @router.get("/change-sets", response_model=ChangeSetList, tags=["history"])
-def change_sets(caller: Scoped, st: State, limit: Annotated[int | None, Query(ge=1)] = None) -> ChangeSetList:
+def change_sets(caller: Scoped, st: State,
+                limit: Annotated[int | None, Query(ge=1, le=MAX_OFFSET)] = None) -> ChangeSetList:
     """Committed change sets, newest first."""
     records = st.memory.change_sets(namespace=caller.namespace, limit=limit)
     return ChangeSetList(items=[change_set_record_out(r, caller.rel) for r in records])
@@ -37,7 +39,7 @@ def revert(change_set_id: str, caller: Scoped, st: State, req: RevertRequest | N
 
 @router.get("/jobs", response_model=list[JobOut], tags=["jobs"])
 def list_jobs(caller: TenantWide, st: State, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> list[JobOut]:
+              offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> list[JobOut]:
     """This tenant's ingestion jobs, newest first."""
     return [j.out(caller.prefix) for j in st.jobs.list_jobs(caller.tenant, limit=limit, offset=offset)]
 

@@ -56,7 +56,7 @@ def add_session(req: SessionRequest, caller: Scoped, st: State, idem: Idempotenc
 
 
 @router.get("/memories", response_model=MemoryPage, responses=ERRORS)
-def list_memories(caller: Scoped, st: State, limit: Annotated[int, Query(ge=1)] = 100,
+def list_memories(caller: Scoped, st: State, limit: Annotated[int, Query(ge=1, le=MAX_OFFSET)] = 100,
                   offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0) -> MemoryPage:
     """Live memories, oldest first, one page at a time."""
     limit = min(limit, st.config.max_page)
