@@ -99,3 +99,37 @@ def test_dialogue_shape_problems(data: dict[str, object], reason: str) -> None:
     with pytest.raises(Rejection) as info:
         check_dialogue(data, _labelled(), min_turns=4, max_turns=10)
     assert info.value.reason == reason
+
+
+def test_trimming_keeps_the_good_ops_and_counts_the_bad_ones() -> None:
+    from collections import Counter
+
+    trimmed: Counter[str] = Counter()
+    labelled, cs = check_event_ops({"ops": [
+        {"op": "UPDATE", "id": "m9", "text": "Ana moved.", "keywords": ["moved"]},           # unknown id
+        {"op": "UPDATE", "id": "m2", "text": "ana has a dog named Bolo", "keywords": ["Bolo"]},  # unchanged
+        {"op": "ADD", "text": "Ana bought a Fiat Panda.", "keywords": ["Fiat Panda", "bicycle"]},  # one bad label
+        {"op": "DELETE", "id": "m3", "keywords": ["Braga"]},
+        {"op": "UPDATE", "id": "m3", "text": "Ana moved to Braga.", "keywords": ["Braga"]},  # second op on m3
+        {"op": "ADD", "text": "Ana likes tea.", "keywords": ["coffee"]},                     # no valid label left
+    ]}, STATE, next_id=4, when=WHEN, origin=ORIGIN, trimmed=trimmed)
+    assert [(lo.op.kind, getattr(lo.op, "id", None), lo.keywords) for lo in labelled] == [
+        ("ADD", "m4", ("Fiat Panda",)), ("DELETE", "m3", ("Braga",))]
+    assert labelled[0].op.keywords == ("Fiat Panda",)  # type: ignore[union-attr]
+    assert trimmed == Counter({"op_unknown_id": 1, "op_unchanged": 1, "op_invalid": 1, "keyword_not_in_text": 1})
+    assert sorted(cs.state) == ["m1", "m2", "m4"]  # type: ignore[attr-defined]
+
+
+def test_trimming_cuts_extra_ops_and_rejects_when_nothing_valid_is_left() -> None:
+    from collections import Counter
+
+    trimmed: Counter[str] = Counter()
+    ops = [{"op": "ADD", "text": f"Ana visited city number {i}.", "keywords": [f"number {i}"]} for i in range(5)]
+    labelled, _ = check_event_ops({"ops": ops}, STATE, next_id=4, when=WHEN, origin=ORIGIN, max_ops=3,
+                                  trimmed=trimmed)
+    assert [lo.op.id for lo in labelled] == ["m4", "m5", "m6"]  # type: ignore[union-attr]
+    assert trimmed == Counter({"too_many_ops": 2})
+    with pytest.raises(Rejection) as info:
+        check_event_ops({"ops": [{"op": "UPDATE", "id": "m9", "text": "x", "keywords": ["x"]}]}, STATE, next_id=4,
+                        when=WHEN, origin=ORIGIN, trimmed=Counter())
+    assert info.value.reason == "op_unknown_id"

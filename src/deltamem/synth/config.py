@@ -21,6 +21,8 @@ class SynthConfig:
     ``memories``: the range of initial memories asked for (fewer than ``min_initial`` is rejected).
     ``keyword_coverage``: the share of an ADD / UPDATE's keywords its dialogue must contain (1.0 = all).
     ``gap_days``: the range of days between consecutive events (drawn with the run seed).
+    ``trim_bad_ops``: drop single bad ops (and labels missing from their text) from an otherwise good ops reply
+    instead of regenerating the whole event (counted as ``trimmed`` in the stats).
     """
 
     personas: int
@@ -36,6 +38,7 @@ class SynthConfig:
     start_date: str = "2024-01-01"
     gap_days: tuple[int, int] = (3, 40)
     personas_file: Path | None = None
+    trim_bad_ops: bool = True
     max_tokens: dict[str, int] = field(default_factory=lambda: {
         "profile": 700, "timeline": 600, "ops": 500, "dialogue": 900})
 

@@ -18,7 +18,8 @@ def compute_stats(out_dir: Path) -> dict[str, Any]:
 
     ``usage`` sums every call recorded in the stage files (prompt / completion tokens as the backend reported
     them); ``rejections`` counts failed replies by reason (a reply that is regenerated and then accepted still
-    counts its failed tries); ``dropped`` counts items given up after ``max_tries`` per stage.
+    counts its failed tries); ``trimmed_ops`` counts single ops cut from accepted replies, by reason;
+    ``dropped`` counts items given up after ``max_tries`` per stage.
     """
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
@@ -26,6 +27,7 @@ def compute_stats(out_dir: Path) -> dict[str, Any]:
     usage: Counter[str] = Counter()
     usage_by_stage: dict[str, dict[str, int]] = {}
     rejections: Counter[str] = Counter()
+    trimmed: Counter[str] = Counter()
     rejections_by_stage: dict[str, dict[str, int]] = {}
     dropped: dict[str, int] = {}
     items: dict[str, int] = {}
@@ -35,6 +37,7 @@ def compute_stats(out_dir: Path) -> dict[str, Any]:
         stage_usage: Counter[str] = Counter()
         stage_rej: Counter[str] = Counter()
         for r in records:
+            trimmed.update({k: int(v) for k, v in (r.get("trimmed") or {}).items()})
             stage_usage.update({k: int(v) for k, v in (r.get("usage") or {}).items()})
             stage_rej.update({k: int(v) for k, v in (r.get("rejections") or {}).items()})
         items[stage] = len(records)
@@ -71,5 +74,6 @@ def compute_stats(out_dir: Path) -> dict[str, Any]:
         "usage_by_stage": usage_by_stage,
         "rejections": dict(sorted(rejections.items())),
         "rejections_by_stage": rejections_by_stage,
+        "trimmed_ops": dict(sorted(trimmed.items())),
         "dropped": dropped,
     }

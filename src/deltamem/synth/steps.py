@@ -7,6 +7,7 @@ statistics can be recomputed from the files at any time, across interrupted and 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -124,15 +125,23 @@ def make_ops(model: ChatModel, persona: Persona, *, key: str, index: int, event:
     """Step 3: S_t + event → labelled ops that apply cleanly (ADD ids continue from ``next_id``)."""
     when = day(str(event["date"]))
 
+    trimmed: Counter[str] = Counter()
+
     def check(data: Mapping[str, Any]) -> list[LabelledOp]:
-        return check_event_ops(data, state, next_id=next_id, when=when, origin=origin, max_ops=config.max_ops)[0]
+        attempt: Counter[str] | None = Counter() if config.trim_bad_ops else None
+        labelled = check_event_ops(data, state, next_id=next_id, when=when, origin=origin, max_ops=config.max_ops,
+                                   trimmed=attempt)[0]
+        trimmed.clear()  # only the accepted reply's trimmings are kept (rejected tries count as rejections)
+        trimmed.update(attempt or {})
+        return labelled
 
     tally = Tally()
     messages = ops_messages(persona, state=state, date=str(event["date"]), event=str(event["summary"]))
     ops = ask_structured(model, messages, check, schema=SCHEMAS["ops"], settings=_settings(config, "ops"),
                          key=f"ops/{key}", tally=tally)
     result = None if ops is None else {
-        "ops": [op_row(lo.op, keywords=lo.keywords, evolution=lo.evolution) for lo in ops]}
+        "ops": [op_row(lo.op, keywords=lo.keywords, evolution=lo.evolution) for lo in ops],
+        "trimmed": dict(sorted(trimmed.items()))}
     return {**_record(key, persona, tally, result), "event_index": index, "date": event["date"]}
 
 

@@ -6,8 +6,9 @@ for the model, which is shown to it when the item is regenerated.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,66 +42,101 @@ class LabelledOp:
 
 
 def check_event_ops(data: Mapping[str, Any], state: MemoryState, *, next_id: int, when: datetime,
-                    origin: Mapping[str, int | None], max_ops: int = 8) -> tuple[list[LabelledOp], ChangeSet]:
+                    origin: Mapping[str, int | None], max_ops: int = 8,
+                    trimmed: Counter[str] | None = None) -> tuple[list[LabelledOp], ChangeSet]:
     """Turn a model reply ``{"ops": [...]}`` into labelled ops that apply cleanly to ``state``.
 
     ADD ops get ids ``m<next_id>``, ``m<next_id+1>``, ...; ``origin`` maps each memory id to the event that last
     wrote it (None for the initial state). Returns the ops and the change set of applying them at ``when``.
+
+    Strict by default: any bad op rejects the whole reply. With a ``trimmed`` counter, a bad op is dropped instead
+    (its reason counted there), keywords missing from the op's text are dropped from its labels, and ops beyond
+    ``max_ops`` are cut; the reply is rejected only when no valid op is left. Small models often get most ops of an
+    event right and one wrong: regenerating the whole event for one stray op wastes the good ones (ours).
     """
     items = data.get("ops")
     if not isinstance(items, list) or not items:
         raise Rejection("shape", 'the reply needs a non-empty list "ops"')
     if len(items) > max_ops:
-        raise Rejection("too_many_ops", f"give at most {max_ops} ops, not {len(items)}")
+        if trimmed is None:
+            raise Rejection("too_many_ops", f"give at most {max_ops} ops, not {len(items)}")
+        trimmed["too_many_ops"] += len(items) - max_ops
+        items = items[:max_ops]
     labelled: list[LabelledOp] = []
+    first: Rejection | None = None
     for i, item in enumerate(items, 1):
-        if not isinstance(item, Mapping):
-            raise Rejection("shape", f"op {i} must be an object")
-        kind = str(item.get("op", "")).strip().upper()
-        if kind in ("NOOP", "NONE"):
+        try:
+            lo = _labelled_op(i, item, state, next_id=next_id, when=when, origin=origin,
+                              touched={getattr(x.op, "id", "") for x in labelled}, lenient=trimmed is not None)
+        except Rejection as e:
+            if trimmed is None:
+                raise
+            trimmed[e.reason] += 1
+            first = first or e
             continue
-        text = item.get("text")
-        mid = str(item.get("id", "")).strip()
-        keywords = clean_keywords(item.get("keywords"))
-        if kind == "ADD":
-            if not isinstance(text, str) or not text.strip():
-                raise Rejection("shape", f"op {i} (ADD) needs a non-empty text")
-            op: Add | Update | Delete = Add(id=f"m{next_id}", text=text.strip(), timestamp=when, keywords=keywords)
+        if lo is None:
+            continue
+        if isinstance(lo.op, Add):
             next_id += 1
-            evolution: Evolution = "padding"
-            target = text.strip()
-        elif kind in ("UPDATE", "DELETE"):
-            if mid not in state:
-                raise Rejection("op_unknown_id", f"op {i} uses id {mid or '(none)'!r}, which is not in the memory "
-                                                 f"list; use one of {', '.join(list(state)[:12])}")
-            evolution = "intra" if origin.get(mid) is None else "inter"
-            if kind == "DELETE":
-                op = Delete(id=mid)
-                target = state[mid].text
-            else:
-                if not isinstance(text, str) or not text.strip():
-                    raise Rejection("shape", f"op {i} (UPDATE {mid}) needs the new full text")
-                if normalise_text(text) == normalise_text(state[mid].text):
-                    raise Rejection("op_unchanged", f"op {i} (UPDATE {mid}) repeats the old text; change the fact")
-                op = Update(id=mid, text=text.strip(), timestamp=when, keywords=keywords)
-                target = text.strip()
-        else:
-            raise Rejection("shape", f"op {i}: op must be ADD, UPDATE or DELETE, not {kind or '(missing)'!r}")
-        if not keywords:
-            raise Rejection("op_missing_keywords", f"op {i} ({kind}) needs 1-4 keywords copied from its text")
-        missing = missing_in_text(keywords, target)
-        if missing:
-            raise Rejection("keyword_not_in_text", f"op {i} ({kind}): keywords {list(missing)} do not occur in "
-                                                   f"{target!r}; copy keywords word for word from that text")
-        labelled.append(LabelledOp(op, keywords, evolution, target))
+        labelled.append(lo)
     if not labelled:
-        raise Rejection("no_ops", "the event must change memory: give at least one ADD, UPDATE or DELETE")
+        raise first or Rejection("no_ops", "the event must change memory: give at least one ADD, UPDATE or DELETE")
     try:
         change_set = apply(state, [lo.op for lo in labelled], now=when, session_id=None)
     except InvalidOperation as e:
         reason = "op_unknown_id" if "unknown" in e.reason else "op_invalid"
         raise Rejection(reason, f"the ops do not apply: {e.reason}") from e
     return labelled, change_set
+
+
+def _labelled_op(i: int, item: object, state: MemoryState, *, next_id: int, when: datetime,
+                 origin: Mapping[str, int | None], touched: set[str], lenient: bool) -> LabelledOp | None:
+    """Op ``i`` of a reply as a labelled op (None for NOOP), or a :class:`Rejection` naming what is wrong."""
+    if not isinstance(item, Mapping):
+        raise Rejection("shape", f"op {i} must be an object")
+    kind = str(item.get("op", "")).strip().upper()
+    if kind in ("NOOP", "NONE"):
+        return None
+    text = item.get("text")
+    mid = str(item.get("id", "")).strip()
+    keywords = clean_keywords(item.get("keywords"))
+    evolution: Evolution
+    if kind == "ADD":
+        if not isinstance(text, str) or not text.strip():
+            raise Rejection("shape", f"op {i} (ADD) needs a non-empty text")
+        op: Add | Update | Delete = Add(id=f"m{next_id}", text=text.strip(), timestamp=when, keywords=keywords)
+        evolution, target = "padding", text.strip()
+    elif kind in ("UPDATE", "DELETE"):
+        if mid not in state:
+            raise Rejection("op_unknown_id", f"op {i} uses id {mid or '(none)'!r}, which is not in the memory "
+                                             f"list; use one of {', '.join(list(state)[:12])}")
+        if lenient and mid in touched:  # strict mode leaves this to apply(), which names both ops
+            raise Rejection("op_invalid", f"op {i} changes {mid} a second time; one op per memory")
+        evolution = "intra" if origin.get(mid) is None else "inter"
+        if kind == "DELETE":
+            op, target = Delete(id=mid), state[mid].text
+        else:
+            if not isinstance(text, str) or not text.strip():
+                raise Rejection("shape", f"op {i} (UPDATE {mid}) needs the new full text")
+            if normalise_text(text) == normalise_text(state[mid].text):
+                raise Rejection("op_unchanged", f"op {i} (UPDATE {mid}) repeats the old text; change the fact")
+            op = Update(id=mid, text=text.strip(), timestamp=when, keywords=keywords)
+            target = text.strip()
+    else:
+        raise Rejection("shape", f"op {i}: op must be ADD, UPDATE or DELETE, not {kind or '(missing)'!r}")
+    missing = missing_in_text(keywords, target)
+    if lenient and missing:
+        keywords = tuple(k for k in keywords if k not in missing)
+        if not isinstance(op, Delete):
+            op = replace(op, keywords=keywords)
+        missing = ()
+    if not keywords:
+        reason = "keyword_not_in_text" if lenient else "op_missing_keywords"
+        raise Rejection(reason, f"op {i} ({kind}) needs 1-4 keywords copied word for word from {target!r}")
+    if missing:
+        raise Rejection("keyword_not_in_text", f"op {i} ({kind}): keywords {list(missing)} do not occur in "
+                                               f"{target!r}; copy keywords word for word from that text")
+    return LabelledOp(op, keywords, evolution, target)
 
 
 def check_dialogue(data: Mapping[str, Any], ops: Sequence[LabelledOp], *, min_turns: int, max_turns: int,
