@@ -7,12 +7,10 @@ date from the history table (``seq`` > last seen), so writes by other processes 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ from deltamem.core import (
     ConflictError,
     MemoryEntry,
     MemoryState,
-    NotFoundError,
     StoreError,
     to_iso,
     utcnow,
@@ -32,36 +29,31 @@ from deltamem.core.timeutil import as_utc
 from deltamem.embed.base import Vectors
 from deltamem.stores.base import (
     ChangeSetRecord,
-    DumpRecord,
     Filters,
     HistoryRecord,
     SearchHit,
     SearchMode,
-    StoredMemory,
     check_vectors,
     rrf_fuse,
 )
-from deltamem.stores.conflicts import check_live, check_load
-from deltamem.stores.review import PendingChangeSet, ReviewStatus
-from deltamem.stores.review_codec import item_to_json, json_to_item
+from deltamem.stores.conflicts import check_live
+from deltamem.stores.sqlite_archive import SqliteArchive
+from deltamem.stores.sqlite_review import SqliteReviewQueue
 from deltamem.stores.sqlite_schema import (
+    CHUNK,
+    CS_COLS,
+    HIST_COLS,
     MEMORY_COLUMNS,
     blob_vector,
     entry_json,
-    entry_params,
     migrate,
     row_change_set,
     row_entry,
     row_history,
-    row_stored,
-    vector_blob,
+    upsert_memory,
 )
 from deltamem.stores.text import fts5_match
 from deltamem.stores.vector_index import VectorIndex
-
-_CHUNK = 500  # stay well under SQLite's bound-parameter limit
-_HIST_COLS = "seq, change_set_id, namespace, memory_id, kind, before, after, session_id, actor, created_at"
-_CS_COLS = "id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note"
 
 
 class _Cache:
@@ -71,7 +63,7 @@ class _Cache:
         self.epoch, self.seq, self.index = epoch, seq, index
 
 
-class SqliteStore:
+class SqliteStore(SqliteArchive, SqliteReviewQueue):
     """A Store on one SQLite file. Safe to share between threads (one lock) and processes (SQLite locking)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 60.0, synchronous: str = "NORMAL") -> None:
@@ -94,42 +86,6 @@ class SqliteStore:
                 migrate(self._conn)
         except sqlite3.DatabaseError as e:
             raise StoreError(f"cannot open {path} as a deltamem SQLite store: {e}") from e
-
-    # -- plumbing -------------------------------------------------------------------------------------------------
-    def _retry(self, fn: Any) -> Any:
-        # busy_timeout covers lock waits; this also covers the rare SQLITE_BUSY that bypasses the busy handler
-        # (e.g. a WAL-mode switch or a read-to-write upgrade race between processes).
-        deadline = time.monotonic() + self._busy_timeout_s
-        delay = 0.01
-        while True:
-            try:
-                return fn()
-            except sqlite3.OperationalError as e:
-                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._retry(lambda: self._conn.execute("BEGIN IMMEDIATE"))
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._retry(lambda: self._conn.execute("COMMIT"))
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        # One read transaction gives a consistent snapshot across several SELECTs (WAL readers never block).
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            finally:
-                self._conn.execute("COMMIT")
 
     @property
     def embedding_dim(self) -> int | None:
@@ -169,16 +125,16 @@ class SqliteStore:
                     c.execute("UPDATE memories SET deleted_at = ? WHERE rowid = ?", (now, rowid))
                     c.execute("DELETE FROM memory_fts WHERE rowid = ?", (rowid,))
                 else:
-                    rowid = self._upsert(c, ch.after, vectors[ch.memory_id])
+                    rowid = upsert_memory(c, ch.after, vectors[ch.memory_id])
                     c.execute("DELETE FROM memory_fts WHERE rowid = ?", (rowid,))
                     c.execute("INSERT INTO memory_fts (rowid, text) VALUES (?, ?)", (rowid, ch.after.text))
                 c.execute(
-                    f"INSERT INTO history ({_HIST_COLS[5:]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO history ({HIST_COLS[5:]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (change_set.id, ns, ch.memory_id, ch.kind, entry_json(ch.before), entry_json(ch.after),
                      change_set.session_id, change_set.actor, to_iso(change_set.created_at)),
                 )
             c.execute(
-                f"INSERT INTO change_sets ({_CS_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
+                f"INSERT INTO change_sets ({CS_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)",
                 (change_set.id, ns, to_iso(change_set.created_at), change_set.session_id, change_set.actor,
                  json.dumps(ops_to_list(change_set), ensure_ascii=False), json.dumps(change_set.counts()),
                  change_set.reverts, change_set.note),
@@ -187,28 +143,13 @@ class SqliteStore:
                 c.execute("UPDATE change_sets SET reverted_by = ? WHERE id = ? AND namespace = ?",
                           (change_set.id, change_set.reverts, ns))
 
-    @staticmethod
-    def _upsert(c: sqlite3.Connection, entry: MemoryEntry, vector: Vectors) -> int:
-        params = (*entry_params(entry), vector_blob(vector))
-        c.execute(
-            f"INSERT INTO memories ({MEMORY_COLUMNS}, vector, deleted_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
-            " ON CONFLICT (namespace, id) DO UPDATE SET text = excluded.text, timestamp = excluded.timestamp,"
-            " created_at = excluded.created_at, updated_at = excluded.updated_at, session_id = excluded.session_id,"
-            " message_indices = excluded.message_indices, keywords = excluded.keywords,"
-            " metadata = excluded.metadata, vector = excluded.vector, deleted_at = NULL",
-            params,
-        )
-        return int(c.execute("SELECT rowid FROM memories WHERE namespace = ? AND id = ?",
-                             (entry.namespace, entry.id)).fetchone()[0])
-
     # -- reads ----------------------------------------------------------------------------------------------------
     @staticmethod
     def _live_entries(c: sqlite3.Connection, namespace: str, ids: Sequence[str]) -> MemoryState:
         found: dict[str, MemoryEntry] = {}
         unique = list(dict.fromkeys(ids))
-        for i in range(0, len(unique), _CHUNK):
-            chunk = unique[i:i + _CHUNK]
+        for i in range(0, len(unique), CHUNK):
+            chunk = unique[i:i + CHUNK]
             marks = ",".join("?" * len(chunk))
             for row in c.execute(
                 # "+deleted_at" keeps SQLite on the (namespace, id) index instead of scanning the live index.
@@ -338,8 +279,8 @@ class SqliteStore:
             # No DISTINCT in SQL: it would read the whole history_memory index; dedupe here instead.
             changed = list(dict.fromkeys(r[0] for r in c.execute(
                 "SELECT memory_id FROM history WHERE namespace = ? AND seq > ?", (namespace, cache.seq))))
-            for i in range(0, len(changed), _CHUNK):
-                chunk = changed[i:i + _CHUNK]
+            for i in range(0, len(changed), CHUNK):
+                chunk = changed[i:i + CHUNK]
                 marks = ",".join("?" * len(chunk))
                 live = {r[0]: r for r in c.execute(
                     f"SELECT id, vector, timestamp FROM memories WHERE namespace = ? AND +deleted_at IS NULL"
@@ -355,7 +296,7 @@ class SqliteStore:
 
     def history(self, namespace: str, *, memory_id: str | None = None,
                 change_set_id: str | None = None) -> list[HistoryRecord]:
-        sql, params = f"SELECT {_HIST_COLS} FROM history WHERE namespace = ?", [namespace]
+        sql, params = f"SELECT {HIST_COLS} FROM history WHERE namespace = ?", [namespace]
         if memory_id is not None:
             sql += " AND memory_id = ?"
             params.append(memory_id)
@@ -367,7 +308,7 @@ class SqliteStore:
 
     def change_sets(self, namespace: str, *, limit: int | None = None) -> list[ChangeSetRecord]:
         with self._read() as c:
-            rows = c.execute(f"SELECT {_CS_COLS} FROM change_sets WHERE namespace = ?"
+            rows = c.execute(f"SELECT {CS_COLS} FROM change_sets WHERE namespace = ?"
                              " ORDER BY created_at DESC, rowid DESC LIMIT ?",
                              (namespace, -1 if limit is None else limit)).fetchall()
         return [row_change_set(r) for r in rows]
@@ -380,64 +321,6 @@ class SqliteStore:
                 " n.namespace) OR EXISTS (SELECT 1 FROM change_sets s WHERE s.namespace = n.namespace)"
                 " ORDER BY namespace")]
 
-    def dump(self, namespace: str) -> Iterator[DumpRecord]:
-        with self._read() as c:
-            mems = c.execute(f"SELECT {MEMORY_COLUMNS}, vector, deleted_at FROM memories WHERE namespace = ?"
-                             " ORDER BY created_at, rowid", (namespace,)).fetchall()
-            sets = c.execute(f"SELECT {_CS_COLS} FROM change_sets WHERE namespace = ? ORDER BY created_at, rowid",
-                             (namespace,)).fetchall()
-            hist = c.execute(f"SELECT {_HIST_COLS} FROM history WHERE namespace = ? ORDER BY seq",
-                             (namespace,)).fetchall()
-        for r in mems:
-            yield row_stored(r)
-        for r in sets:
-            yield row_change_set(r)
-        for r in hist:
-            yield row_history(r)
-
-    def load(self, records: Iterable[DumpRecord]) -> int:
-        items = list(records)
-        spaces = sorted({_ns_of(r) for r in items})
-        with self._write() as c:
-            existing: set[tuple[str, str]] = set()
-            for ns in spaces:
-                existing |= {(ns, r[0]) for r in c.execute("SELECT id FROM memories WHERE namespace = ?", (ns,))}
-            new_cs = [r.id for r in items if isinstance(r, ChangeSetRecord)]
-            known: set[str] = set()
-            for i in range(0, len(new_cs), _CHUNK):
-                chunk = new_cs[i:i + _CHUNK]
-                known |= {r[0] for r in c.execute(
-                    f"SELECT id FROM change_sets WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
-            hist_cs = {r.change_set_id for r in items if isinstance(r, HistoryRecord)} - set(new_cs)
-            for cs_id in hist_cs:
-                if c.execute("SELECT 1 FROM change_sets WHERE id = ?", (cs_id,)).fetchone():
-                    known.add(cs_id)
-            row = c.execute("SELECT value FROM meta WHERE key = 'embedding_dim'").fetchone()
-            dim = check_load(items, int(row[0]) if row else None, existing, known)
-            if row is None and dim is not None:
-                c.execute("INSERT INTO meta (key, value) VALUES ('embedding_dim', ?)", (str(dim),))
-            for ns in spaces:
-                c.execute("INSERT INTO namespaces (namespace) VALUES (?)"
-                          " ON CONFLICT (namespace) DO UPDATE SET epoch = epoch + 1", (ns,))
-            for rec in items:
-                if isinstance(rec, StoredMemory):
-                    rowid = self._upsert(c, rec.entry, rec.vector)
-                    if rec.deleted_at is None:
-                        c.execute("INSERT INTO memory_fts (rowid, text) VALUES (?, ?)", (rowid, rec.entry.text))
-                    else:
-                        c.execute("UPDATE memories SET deleted_at = ? WHERE rowid = ?",
-                                  (to_iso(rec.deleted_at), rowid))
-                elif isinstance(rec, ChangeSetRecord):
-                    c.execute(f"INSERT INTO change_sets ({_CS_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              (rec.id, rec.namespace, to_iso(rec.created_at), rec.session_id, rec.actor,
-                               json.dumps(list(rec.ops), ensure_ascii=False), json.dumps(dict(rec.counts)),
-                               rec.reverts, rec.reverted_by, rec.note))
-                else:
-                    c.execute(f"INSERT INTO history ({_HIST_COLS[5:]}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              (rec.change_set_id, rec.namespace, rec.memory_id, rec.kind, entry_json(rec.before),
-                               entry_json(rec.after), rec.session_id, rec.actor, to_iso(rec.created_at)))
-        return len(items)
-
     def purge(self, namespace: str) -> int:
         with self._write() as c:
             c.execute("DELETE FROM memory_fts WHERE rowid IN (SELECT rowid FROM memories WHERE namespace = ?)",
@@ -449,42 +332,7 @@ class SqliteStore:
         self._caches.pop(namespace, None)
         return removed
 
-    # -- review queue ---------------------------------------------------------------------------------------------
-    def queue_put(self, item: PendingChangeSet) -> None:
-        """Hold a change set for review."""
-        with self._write() as c:
-            c.execute("INSERT INTO review_queue (id, namespace, item, status, created_at) VALUES (?, ?, ?, ?, ?)",
-                      (item.id, item.namespace, item_to_json(item), item.status, to_iso(item.created_at)))
-
-    def queue_list(self, namespace: str, *, status: ReviewStatus | None = "pending") -> list[PendingChangeSet]:
-        """Queued change sets of a namespace, oldest first."""
-        sql = "SELECT item FROM review_queue WHERE namespace = ?" + (" AND status = ?" if status else "")
-        with self._read() as c:
-            rows = c.execute(sql + " ORDER BY created_at, rowid", (namespace, status) if status else (namespace,))
-            return [json_to_item(r[0]) for r in rows]
-
-    def queue_get(self, namespace: str, item_id: str) -> PendingChangeSet:
-        """One queued change set (NotFoundError if not in this namespace)."""
-        with self._read() as c:
-            row = c.execute("SELECT item FROM review_queue WHERE namespace = ? AND id = ?",
-                            (namespace, item_id)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no queued change set {item_id!r} in {namespace!r}")
-        return json_to_item(row[0])
-
-    def queue_update(self, item: PendingChangeSet) -> None:
-        """Replace a queued item (edited ops, or its resolution)."""
-        with self._write() as c:
-            n = c.execute("UPDATE review_queue SET item = ?, status = ? WHERE namespace = ? AND id = ?",
-                          (item_to_json(item), item.status, item.namespace, item.id)).rowcount
-        if n == 0:
-            raise NotFoundError(f"no queued change set {item.id!r} in {item.namespace!r}")
-
     def close(self) -> None:
         with self._lock:
             self._caches.clear()
             self._conn.close()
-
-
-def _ns_of(rec: DumpRecord) -> str:
-    return rec.entry.namespace if isinstance(rec, StoredMemory) else rec.namespace

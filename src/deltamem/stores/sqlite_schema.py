@@ -165,3 +165,24 @@ def row_change_set(row: sqlite3.Row | tuple[Any, ...]) -> ChangeSetRecord:
     """id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note."""
     return ChangeSetRecord(row[0], row[1], as_utc(row[2]), row[3], row[4], tuple(json.loads(row[5])),
                            json.loads(row[6]), row[7], row[8], row[9])
+
+
+CHUNK = 500  # stay well under SQLite's bound-parameter limit
+HIST_COLS = "seq, change_set_id, namespace, memory_id, kind, before, after, session_id, actor, created_at"
+CS_COLS = "id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note"
+
+
+def upsert_memory(c: sqlite3.Connection, entry: MemoryEntry, vector: Vectors) -> int:
+    """Insert or replace a live memory row (undeleting it); returns its rowid (the FTS key)."""
+    params = (*entry_params(entry), vector_blob(vector))
+    c.execute(
+        f"INSERT INTO memories ({MEMORY_COLUMNS}, vector, deleted_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+        " ON CONFLICT (namespace, id) DO UPDATE SET text = excluded.text, timestamp = excluded.timestamp,"
+        " created_at = excluded.created_at, updated_at = excluded.updated_at, session_id = excluded.session_id,"
+        " message_indices = excluded.message_indices, keywords = excluded.keywords,"
+        " metadata = excluded.metadata, vector = excluded.vector, deleted_at = NULL",
+        params,
+    )
+    return int(c.execute("SELECT rowid FROM memories WHERE namespace = ? AND id = ?",
+                         (entry.namespace, entry.id)).fetchone()[0])
