@@ -133,3 +133,20 @@ def test_trimming_cuts_extra_ops_and_rejects_when_nothing_valid_is_left() -> Non
         check_event_ops({"ops": [{"op": "UPDATE", "id": "m9", "text": "x", "keywords": ["x"]}]}, STATE, next_id=4,
                         when=WHEN, origin=ORIGIN, trimmed=Counter())
     assert info.value.reason == "op_unknown_id"
+
+
+def test_a_text_repeating_a_live_memory_or_another_op_is_a_duplicate() -> None:
+    from collections import Counter
+
+    with pytest.raises(Rejection) as info:
+        _check([{"op": "ADD", "text": "Ana has a dog named Bolo!", "keywords": ["Bolo"]}])
+    assert info.value.reason == "op_duplicate"
+    assert "memory m2" in str(info.value)
+    trimmed: Counter[str] = Counter()
+    labelled, _ = check_event_ops({"ops": [
+        {"op": "ADD", "text": "Ana took up rowing.", "keywords": ["rowing"]},
+        {"op": "ADD", "text": "Ana took up rowing.", "keywords": ["rowing"]},
+        {"op": "UPDATE", "id": "m3", "text": "Ana has a dog named Bolo.", "keywords": ["Bolo"]},
+    ]}, STATE, next_id=4, when=WHEN, origin=ORIGIN, trimmed=trimmed)
+    assert [lo.op.kind for lo in labelled] == ["ADD"]
+    assert trimmed == Counter({"op_duplicate": 2})

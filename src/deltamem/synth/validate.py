@@ -64,10 +64,14 @@ def check_event_ops(data: Mapping[str, Any], state: MemoryState, *, next_id: int
         items = items[:max_ops]
     labelled: list[LabelledOp] = []
     first: Rejection | None = None
+    # live texts, then this reply's new texts
+    known: dict[str, str | None] = {normalise_text(e.text): e.id for e in state.values()}
     for i, item in enumerate(items, 1):
         try:
             lo = _labelled_op(i, item, state, next_id=next_id, when=when, origin=origin,
                               touched={getattr(x.op, "id", "") for x in labelled}, lenient=trimmed is not None)
+            if lo is not None and not isinstance(lo.op, Delete):
+                _check_not_duplicate(i, lo, known)
         except Rejection as e:
             if trimmed is None:
                 raise
@@ -87,6 +91,18 @@ def check_event_ops(data: Mapping[str, Any], state: MemoryState, *, next_id: int
         reason = "op_unknown_id" if "unknown" in e.reason else "op_invalid"
         raise Rejection(reason, f"the ops do not apply: {e.reason}") from e
     return labelled, change_set
+
+
+def _check_not_duplicate(i: int, lo: LabelledOp, known: dict[str, str | None]) -> None:
+    """A new or updated text must not repeat a live memory or another op of the reply (a 1.5B model often re-ADDs
+    facts it was shown); records the text as known when it passes."""
+    key = normalise_text(lo.target_text)
+    holder = known.get(key, "")
+    if key in known and holder != getattr(lo.op, "id", None):
+        where = f"memory {holder}" if holder else "another op"
+        raise Rejection("op_duplicate", f"op {i} ({lo.op.kind}) repeats {where} word for word; only write facts "
+                                        "that are new or changed")
+    known[key] = None if isinstance(lo.op, Add) else lo.op.id
 
 
 def _labelled_op(i: int, item: object, state: MemoryState, *, next_id: int, when: datetime,
