@@ -134,3 +134,24 @@ def test_resolve_llm_scripted_and_none(tmp_path: Path) -> None:
     assert [model.chat([{"role": "user", "content": "x"}]).content for _ in range(2)] == ["plain", "wrapped"]
     with pytest.raises(ConfigError, match="needs an LLM"):
         _resolve_llm("none")
+
+
+def test_the_same_command_runs_against_an_openai_compatible_endpoint(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--llm openai:MODEL@URL`` drives the pipeline over real HTTP (here a loopback server answering with the
+    fake synthesis model), and gives the same data as the in-process fake."""
+    from tests.llm.fake_openai import FakeChatServer, completion
+
+    def answer(body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        return 200, completion(fake_reply(body["messages"]))  # type: ignore[arg-type]
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    with FakeChatServer(default=answer) as server:
+        code, out = _invoke("synth", "run", "--personas", "2", "--sessions", "2", "--out", str(tmp_path / "http"),
+                            "--llm", f"openai:fake-chat@{server.base_url}", "-q")
+        assert code == 0, out
+        assert len(server.requests) >= 2 + 2 + 4 + 4  # profiles, timelines, ops and dialogues of 2 x 2 events
+    _synth(tmp_path / "local")
+    assert read_jsonl(tmp_path / "http" / "transitions.jsonl") == read_jsonl(tmp_path / "local" / "transitions.jsonl")
+    code, out = _invoke("synth", "validate", str(tmp_path / "http"))
+    assert code == 0 and "all valid" in out, out
