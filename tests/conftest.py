@@ -1,9 +1,14 @@
-"""Shared fixtures: stores and a memory facade on the hashing embedder (no model needed)."""
+"""Shared fixtures: stores and a memory facade on the hashing embedder (no model needed), and a real PostgreSQL
+server for the suites that need one (``pg_server`` / ``pg_dsn``)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +55,30 @@ def embedder() -> HashingEmbedder:
 @pytest.fixture
 def memory(store: ArchiveStore, embedder: HashingEmbedder) -> Memory:
     return Memory(store=store, embedder=embedder)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Any:
+    """One PostgreSQL server per test process, stopped and deleted at exit.
+
+    The data directory is named after the process, not put under pytest's basetemp: pytest sessions running in
+    parallel prune each other's old basetemps, which would pull the data directory from under a live server. Other
+    suites asking for the same path get the same server (pgserver caches it per data directory).
+    """
+    pgserver = pytest.importorskip("pgserver", reason="PostgreSQL tests need the dev dependency pgserver")
+    pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg (the 'postgres' extra)")
+    pytest.importorskip("pgvector", reason="PostgreSQL tests need pgvector (the 'postgres' extra)")
+    return pgserver.get_server(Path(tempfile.gettempdir()) / f"deltamem-pgtest-{os.getpid()}", cleanup_mode="delete")
+
+
+@pytest.fixture
+def pg_dsn(pg_server: Any) -> Iterator[str]:
+    """A fresh, empty database on the session server, dropped after the test."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    yield pg_server.get_uri(database=name)
+    with psycopg.connect(pg_server.get_uri(), autocommit=True) as c:
+        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +38,7 @@ from deltamem.stores.sqlite import SqliteStore
 pytestmark = pytest.mark.integration
 psycopg = pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg (the 'postgres' extra)")
 pytest.importorskip("pgvector", reason="PostgreSQL tests need pgvector (the 'postgres' extra)")
-pgserver = pytest.importorskip("pgserver", reason="PostgreSQL tests need the dev dependency pgserver")
+pytest.importorskip("pgserver", reason="PostgreSQL tests need the dev dependency pgserver")
 
 from deltamem.stores.postgres import PostgresStore  # noqa: E402
 from deltamem.stores.postgres_schema import SCHEMA_VERSION, migrate, open_schema  # noqa: E402
@@ -51,20 +48,9 @@ NS = "user:pg"
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Any:
-    # Same per-process data directory as tests/contracts/conftest.py, so both suites share one server.
-    return pgserver.get_server(Path(tempfile.gettempdir()) / f"deltamem-pgtest-{os.getpid()}", cleanup_mode="delete")
-
-
 @pytest.fixture
-def dsn(pg_server: Any) -> Iterator[str]:
-    name = "t_" + uuid.uuid4().hex[:12]
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as c:
-        c.execute(f"CREATE DATABASE {name}")
-    yield pg_server.get_uri(database=name)
-    with psycopg.connect(pg_server.get_uri(), autocommit=True) as c:
-        c.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+def dsn(pg_dsn: str) -> str:
+    return pg_dsn
 
 
 @pytest.fixture
