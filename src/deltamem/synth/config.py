@@ -32,7 +32,7 @@ class SynthConfig:
     temperature: float = 0.7
     memories: tuple[int, int] = (6, 10)
     min_initial: int = 3
-    turns: tuple[int, int] = (4, 10)
+    turns: tuple[int, int] = (2, 10)  # one exchange is a real session; the 1.5B model often writes just that
     max_ops: int = 6
     keyword_coverage: float = 1.0
     start_date: str = "2024-01-01"
