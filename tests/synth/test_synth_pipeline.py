@@ -248,3 +248,32 @@ def test_hf_datasets_loads_the_transitions(tmp_path: Path) -> None:
     assert set(row["session"][0]) == {"speaker", "text", "time"}
     assert set(row["ops"][0]) == {"op", "id", "text", "keywords", "evolution"}
     assert row["state"][0]["id"] == "m1"
+
+
+def test_retry_dropped_gives_a_dropped_dialogue_fresh_tries_and_keeps_its_history(tmp_path: Path) -> None:
+    seen = {"n": 0}
+
+    def override(stage: str | None, messages: Sequence[Message]) -> str | None:
+        if stage == "dialogue" and _first_dialogue_date(messages) == first_date["d"]:
+            seen["n"] += 1
+            return NO_KEYWORDS if seen["n"] <= 4 else None  # fails 3 tries, then 1 more, then passes
+        return None
+
+    first_date: dict[str, str | None] = {"d": None}
+    probe = fake_synth_model()
+    SynthPipeline(probe, tmp_path / "probe", SynthConfig(personas=1, sessions=3, seed=7)).run()
+    first_date["d"] = _first_dialogue_date(next(r["messages"] for r in probe.requests
+                                                if prompt_stage(r["messages"]) == "dialogue"))
+    model = model_with(override)
+    cfg = SynthConfig(personas=1, sessions=3, seed=7, max_tries=3)
+    assert SynthPipeline(model, tmp_path / "d", cfg).run()["transitions"] == 2
+    calls = len(model.requests)
+    assert SynthPipeline(model, tmp_path / "d", cfg).run()["transitions"] == 2  # plain resume: no retry, no call
+    assert len(model.requests) == calls
+    stats = SynthPipeline(model, tmp_path / "d", cfg).run(retry_dropped=True)
+    assert stats["transitions"] == 3 and stats["dropped"]["dialogue"] == 0
+    assert stats["rejections"] == {"dialogue_missing_keywords": 4}  # the old 3 failed tries are still counted
+    assert len(model.requests) == calls + 2
+    seeds = [r["seed"] for r in model.requests if prompt_stage(r["messages"]) == "dialogue"]
+    assert len(set(seeds)) == len(seeds)  # the retried tries did not replay the old seeds
+    assert validate_dir(tmp_path / "d").ok

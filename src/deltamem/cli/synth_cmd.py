@@ -27,6 +27,8 @@ Llm = Annotated[str | None, typer.Option(
                   "(default: the global --llm, else local).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seeds persona sampling, dates and every LLM call.")]
 MaxTries = Annotated[int, typer.Option("--max-tries", help="Tries per item before it is dropped (and counted).")]
+RetryDropped = Annotated[bool, typer.Option("--retry-dropped", help="Resume giving dropped dialogues --max-tries "
+                                                                     "more tries (fresh seeds).")]
 PersonasFile = Annotated[Path | None, typer.Option("--personas-file", help="JSONL of seed personas (default: "
                                                                           "the packaged set).")]
 Until = Annotated[str, typer.Option("--until", help="Stop after this stage: profile | timeline | ops | dialogue.")]
@@ -42,7 +44,8 @@ def register(app: typer.Typer) -> None:
 @synth_app.callback(invoke_without_command=True)
 def _synth(ctx: typer.Context, personas: Personas = None, sessions: Sessions = None, out: Out = None,
            llm: Llm = None, seed: Seed = 0, max_tries: MaxTries = 3, personas_file: PersonasFile = None,
-           until: Until = "dialogue", quiet: Quiet = False, json_out: JsonOut = False) -> None:
+           until: Until = "dialogue", retry_dropped: RetryDropped = False, quiet: Quiet = False,
+           json_out: JsonOut = False) -> None:
     """Synthesise training transitions: `deltamem synth --personas N --sessions M --out DIR [--llm SPEC]`."""
     if ctx.invoked_subcommand is not None:
         return
@@ -50,16 +53,16 @@ def _synth(ctx: typer.Context, personas: Personas = None, sessions: Sessions = N
         typer.echo(ctx.get_help())
         raise typer.Exit(0)
     _run(personas, sessions, out, llm=llm, seed=seed, max_tries=max_tries, personas_file=personas_file,
-         until=until, quiet=quiet, json_out=json_out)
+         until=until, retry_dropped=retry_dropped, quiet=quiet, json_out=json_out)
 
 
 @synth_app.command("run")
 def run(personas: Personas = None, sessions: Sessions = None, out: Out = None, llm: Llm = None, seed: Seed = 0,
         max_tries: MaxTries = 3, personas_file: PersonasFile = None, until: Until = "dialogue",
-        quiet: Quiet = False, json_out: JsonOut = False) -> None:
+        retry_dropped: RetryDropped = False, quiet: Quiet = False, json_out: JsonOut = False) -> None:
     """Run (or resume) a synthesis into --out; writes transitions.jsonl and stats.json."""
     _run(personas, sessions, out, llm=llm, seed=seed, max_tries=max_tries, personas_file=personas_file,
-         until=until, quiet=quiet, json_out=json_out)
+         until=until, retry_dropped=retry_dropped, quiet=quiet, json_out=json_out)
 
 
 @synth_app.command("validate")
@@ -106,7 +109,8 @@ def stats(directory: Annotated[Path, typer.Argument(help="A synthesis output dir
 
 
 def _run(personas: int | None, sessions: int | None, out: Path | None, *, llm: str | None, seed: int,
-         max_tries: int, personas_file: Path | None, until: str, quiet: bool, json_out: bool) -> None:
+         max_tries: int, personas_file: Path | None, until: str, retry_dropped: bool, quiet: bool,
+         json_out: bool) -> None:
     def body() -> None:
         from deltamem.synth import STAGES, SynthConfig, SynthPipeline
 
@@ -118,7 +122,7 @@ def _run(personas: int | None, sessions: int | None, out: Path | None, *, llm: s
                              personas_file=personas_file)
         model = _resolve_llm(llm or OPTS.llm or "local")
         pipeline = SynthPipeline(model, out, config, progress=not (quiet or json_out or OPTS.json))
-        data = pipeline.run(until=until)
+        data = pipeline.run(until=until, retry_dropped=retry_dropped)
         if json_out or OPTS.json:
             render.print_json(data)
         else:

@@ -91,10 +91,11 @@ class JsonlCheckpoint:
         """Finished items, in file order."""
         return iter(self._items.values())
 
-    def append(self, item: Mapping[str, Any]) -> None:
-        """Record one finished item (durably, before the caller moves on)."""
+    def append(self, item: Mapping[str, Any], *, supersede: bool = False) -> None:
+        """Record one finished item (durably, before the caller moves on). ``supersede``: the item replaces one
+        recorded earlier under the same key (a retried item); the later line wins when the file is read."""
         key = str(item[self.key_field])
-        if key in self._items:
+        if key in self._items and not supersede:
             raise CorruptDataError(f"{self.path}: item {key!r} is already recorded")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:

@@ -38,6 +38,16 @@ class Tally:
     tries: int = 0
     rejections: Counter[str] = field(default_factory=Counter)
 
+    @classmethod
+    def resumed(cls, record: Mapping[str, Any] | None) -> Tally:
+        """A tally continuing an earlier (dropped) item's: its usage and rejections carry over into the new record."""
+        if not record:
+            return cls()
+        usage = record.get("usage") or {}
+        return cls(int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
+                   int(usage.get("calls", 0)), int(usage.get("tries", 0)),
+                   Counter({str(k): int(v) for k, v in (record.get("rejections") or {}).items()}))
+
     def record(self, response: ChatResponse) -> None:
         """Add one call's usage."""
         self.prompt_tokens += response.usage.prompt_tokens
@@ -64,7 +74,8 @@ class CallSettings:
 def ask_structured(model: ChatModel, messages: Messages, check: Callable[[Mapping[str, Any]], T], *,
                    schema: Mapping[str, Any], settings: CallSettings, key: str, tally: Tally) -> T | None:
     """Run one step until ``check`` accepts the reply's JSON object (its result is returned) or the tries run out
-    (``None``; every rejection is counted in ``tally`` under its reason). ``key`` names the item for seeding."""
+    (``None``; every rejection is counted in ``tally`` under its reason). ``key`` names the item for seeding; tries
+    are numbered on from ``tally.tries``, so an item retried later gets fresh seeds, not its old failing replies."""
     history = list(messages)
     calls = 0
 
@@ -76,7 +87,7 @@ def ask_structured(model: ChatModel, messages: Messages, check: Callable[[Mappin
         tally.record(response)
         return response
 
-    for attempt in range(settings.max_tries):
+    for attempt in range(tally.tries, tally.tries + settings.max_tries):
         tally.tries += 1
         reply = call(history, attempt).content
         data = _parse(reply)

@@ -90,8 +90,12 @@ class SynthPipeline:
         self.personas = sample_personas(pool, config.personas, seed=config.seed)
         self._ckpt: dict[str, JsonlCheckpoint] = {}
 
-    def run(self, *, until: Stage = "dialogue") -> dict[str, Any]:
-        """Run every stage up to and including ``until``; return the stats (also written to ``stats.json``)."""
+    def run(self, *, until: Stage = "dialogue", retry_dropped: bool = False) -> dict[str, Any]:
+        """Run every stage up to and including ``until``; return the stats (also written to ``stats.json``).
+
+        ``retry_dropped``: give dialogues dropped by an earlier run ``max_tries`` more tries (fresh seeds; the old
+        tries stay counted). Only the last stage can be retried: a dropped event's ops decide every later S_t.
+        """
         if until not in STAGES:
             raise ConfigError(f"until must be one of {', '.join(STAGES)}")
         self._prepare()
@@ -102,7 +106,7 @@ class SynthPipeline:
         if "ops" in stages:
             self._ops()
         if "dialogue" in stages:
-            self._dialogues()
+            self._dialogues(retry_dropped=retry_dropped)
             write_jsonl(self.out / "transitions.jsonl", list(self.transitions()))
         stats = compute_stats(self.out)
         (self.out / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
@@ -184,16 +188,22 @@ class SynthPipeline:
                 yield p, _key(p, i), event, before, item, replay
                 replay.advance(i, item)
 
-    def _dialogues(self) -> None:
+    def _dialogues(self, *, retry_dropped: bool) -> None:
         ck = self._ckpt["dialogue"]
+
+        def done(key: str) -> bool:
+            item = ck.get(key)
+            return item is not None and not (retry_dropped and item["status"] == "dropped")
+
         walk = list(self._walk_keys())
-        with self._bar(len(walk), "4 dialogues", sum(k in ck for k in walk)) as bar:
+        with self._bar(len(walk), "4 dialogues", sum(done(k) for k in walk)) as bar:
             for p, key, event, before, item, replay in self._walk():
-                if key in ck:
+                if done(key):
                     continue
                 ops = replay.labelled(item["ops"], str(item["date"]))
+                prior = ck.get(key)
                 ck.append(make_dialogue(self.model, p, key=key, event=event, state=before, ops=ops,
-                                        config=self.config))
+                                        config=self.config, prior=prior), supersede=prior is not None)
                 bar.update()
 
     def _walk_keys(self) -> Iterator[str]:

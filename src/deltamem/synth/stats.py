@@ -33,7 +33,8 @@ def compute_stats(out_dir: Path) -> dict[str, Any]:
     items: dict[str, int] = {}
     for stage, name in _STAGE_FILES.items():
         path = out_dir / name
-        records = read_jsonl(path) if path.exists() else []
+        # a retried item is appended again under its key; its last record holds its whole history
+        records = list({str(r.get("key")): r for r in read_jsonl(path)}.values()) if path.exists() else []
         stage_usage: Counter[str] = Counter()
         stage_rej: Counter[str] = Counter()
         for r in records:

@@ -146,14 +146,16 @@ def make_ops(model: ChatModel, persona: Persona, *, key: str, index: int, event:
 
 
 def make_dialogue(model: ChatModel, persona: Persona, *, key: str, event: Mapping[str, Any], state: MemoryState,
-                  ops: Sequence[LabelledOp], config: SynthConfig) -> dict[str, Any]:
-    """Step 4: the labelled changes of one event → a dated dialogue that expresses them."""
+                  ops: Sequence[LabelledOp], config: SynthConfig,
+                  prior: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Step 4: the labelled changes of one event → a dated dialogue that expresses them. ``prior``: the record of an
+    earlier, dropped attempt at this item; its tries, usage and rejections are carried on."""
     lo, hi = config.turns
 
     def check(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         return check_dialogue(data, ops, min_turns=lo, max_turns=hi, keyword_coverage=config.keyword_coverage)
 
-    tally = Tally()
+    tally = Tally.resumed(prior)
     messages = dialogue_messages(persona, state=state, ops=ops, date=str(event["date"]), event=str(event["summary"]),
                                  min_turns=lo, max_turns=hi)
     turns = ask_structured(model, messages, check, schema=SCHEMAS["dialogue"], settings=_settings(config, "dialogue"),
