@@ -85,3 +85,29 @@ def test_python_m_deltamem_server_serves(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.integration
+def test_keys_for_the_procrastinate_deployment_live_in_postgres(pg_dsn: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from deltamem.server.config import load_server_config
+    from deltamem.server.state import open_state_db
+
+    monkeypatch.setenv("DELTAMEM_EMBEDDER__PROVIDER", "hashing")
+    monkeypatch.chdir(tmp_path)
+    pg = ("--store", "postgres", "--dsn", pg_dsn, "--queue", "procrastinate")
+    made = json.loads(run("--json", "keys", "create", "--tenant", "acme", *pg))
+    config = load_server_config(None, overrides={"queue": "procrastinate"},
+                                memory_overrides={"store": {"provider": "postgres", "dsn": pg_dsn}})
+    assert KeyStore(open_state_db(config)).verify(made["key"]).tenant == "acme"  # type: ignore[union-attr]
+    assert not list(tmp_path.iterdir())  # nothing written to a local server.db
+    assert [k["id"] for k in json.loads(run("--json", "keys", "list", *pg))] == [made["id"]]
+    run("keys", "revoke", made["id"], *pg)
+    assert KeyStore(open_state_db(config)).verify(made["key"]) is None
+    out = run("keys", "list", "--queue", "procrastinate", ok=False)
+    assert "postgres" in out.lower()
+
+
+def test_worker_command_is_registered() -> None:
+    out = run("worker", "--help")
+    assert "--concurrency" in out

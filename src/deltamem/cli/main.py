@@ -217,7 +217,7 @@ def _register_plugins() -> None:
     import importlib
 
     for name in ("demo_cmd", "reward_cmd", "synth_cmd", "llm_cmd", "agent_cmd", "eval_cmd", "train_cmd",
-                 "server_cmd"):
+                 "server_cmd", "worker_cmd", "mcp_cmd"):
         try:
             module = importlib.import_module(f"deltamem.cli.{name}")
         except ModuleNotFoundError as e:

@@ -14,7 +14,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys of the server.", n
 
 
 def _server_config(*, store: str | None = None, dsn: str | None = None, workers: int | None = None,
-                   state_db: Path | None = None) -> Any:
+                   state_db: Path | None = None, queue: str | None = None) -> Any:
     from deltamem.registry import parse_llm_spec
     from deltamem.server.config import load_server_config
 
@@ -32,18 +32,26 @@ def _server_config(*, store: str | None = None, dsn: str | None = None, workers:
         server["workers"] = workers
     if state_db is not None:
         server["state_path"] = str(state_db)
+    if queue is not None:
+        server["queue"] = queue
     return load_server_config(OPTS.config, overrides=server, memory_overrides=memory)
 
 
 StateDb = Annotated[Path | None, typer.Option("--state-db", help="Server database (keys, jobs); default next to the "
                                                "store.")]
+Queue = Annotated[str | None, typer.Option("--queue", help="local (in-process jobs) | procrastinate (PostgreSQL "
+                                                          "queue and `deltamem worker` processes; server tables in "
+                                                          "Postgres).")]
+Store = Annotated[str | None, typer.Option(help="sqlite | postgres (default: the config's).")]
+Dsn = Annotated[str | None, typer.Option(help="PostgreSQL DSN for --store postgres.")]
 
 
-def _keys(state_db: Path | None) -> Any:
+def _keys(state_db: Path | None, *, store: str | None = None, dsn: str | None = None,
+          queue: str | None = None) -> Any:
     from deltamem.server.keys import KeyStore
-    from deltamem.server.state import StateDB
+    from deltamem.server.state import open_state_db
 
-    return KeyStore(StateDB(_server_config(state_db=state_db).state_file()))
+    return KeyStore(open_state_db(_server_config(state_db=state_db, store=store, dsn=dsn, queue=queue)))
 
 
 @keys_app.command("create")
@@ -51,12 +59,12 @@ def keys_create(tenant: Annotated[str | None, typer.Option(help="The tenant this
                 admin: Annotated[bool, typer.Option("--admin", help="An admin key (manages keys over HTTP).")]
                 = False,
                 label: Annotated[str, typer.Option(help="A note for the key list.")] = "",
-                state_db: StateDb = None) -> None:
+                state_db: StateDb = None, store: Store = None, dsn: Dsn = None, queue: Queue = None) -> None:
     """Create a key; it is printed once and stored only as a hash."""
     def body() -> None:
         if (tenant is None) == (not admin):
             raise ValueError("give --tenant NAME for a tenant key, or --admin for an admin key")
-        record, key = _keys(state_db).create(tenant=tenant, admin=admin, label=label)
+        record, key = _keys(state_db, store=store, dsn=dsn, queue=queue).create(tenant=tenant, admin=admin, label=label)
         if OPTS.json:
             render.print_json({"id": record.id, "tenant": record.tenant, "admin": record.admin, "key": key})
         else:
@@ -68,10 +76,10 @@ def keys_create(tenant: Annotated[str | None, typer.Option(help="The tenant this
 
 @keys_app.command("list")
 def keys_list(tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
-              state_db: StateDb = None) -> None:
+              state_db: StateDb = None, store: Store = None, dsn: Dsn = None, queue: Queue = None) -> None:
     """List keys (never the keys themselves)."""
     def body() -> None:
-        records = _keys(state_db).list(tenant=tenant)
+        records = _keys(state_db, store=store, dsn=dsn, queue=queue).list(tenant=tenant)
         rows = [{"id": r.id, "tenant": r.tenant, "admin": r.admin, "label": r.label,
                  "created_at": r.created_at.isoformat(),
                  "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None} for r in records]
@@ -92,10 +100,11 @@ def keys_list(tenant: Annotated[str | None, typer.Option(help="Only this tenant'
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: str, state_db: StateDb = None) -> None:
+def keys_revoke(key_id: str, state_db: StateDb = None, store: Store = None, dsn: Dsn = None,
+                queue: Queue = None) -> None:
     """Revoke a key: its requests get 401 from now on."""
     def body() -> None:
-        record = _keys(state_db).revoke(key_id)
+        record = _keys(state_db, store=store, dsn=dsn, queue=queue).revoke(key_id)
         if OPTS.json:
             render.print_json({"id": record.id, "revoked_at": record.revoked_at.isoformat() if record.revoked_at
                                else None})
@@ -106,8 +115,7 @@ def keys_revoke(key_id: str, state_db: StateDb = None) -> None:
 
 def serve(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
           port: Annotated[int, typer.Option(help="Port.")] = 8080,
-          store: Annotated[str | None, typer.Option(help="sqlite | postgres (default: the config's).")] = None,
-          dsn: Annotated[str | None, typer.Option(help="PostgreSQL DSN for --store postgres.")] = None,
+          store: Store = None, dsn: Dsn = None, queue: Queue = None,
           workers_in_process: Annotated[int | None, typer.Option(
               "--workers-in-process", help="Ingestion worker threads (default 1).")] = None,
           state_db: StateDb = None,
@@ -124,7 +132,10 @@ def serve(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0
             raise ValueError(f"the server needs the 'server' extra: pip install 'deltamem[server]' ({e})") from e
         from deltamem.server import create_app
 
-        app = create_app(_server_config(store=store, dsn=dsn, workers=workers_in_process, state_db=state_db))
+        if queue not in (None, "local", "procrastinate"):
+            raise ValueError("--queue must be local or procrastinate")
+        app = create_app(_server_config(store=store, dsn=dsn, workers=workers_in_process, state_db=state_db,
+                                        queue=queue))
         uvicorn.run(app, host=host, port=port, log_level=log_level)
     run_safely(body)
 

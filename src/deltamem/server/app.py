@@ -2,7 +2,8 @@
 
 Everything the routes share is built here once and kept on ``app.state.deltamem``. Tests and embedders inject a
 ready Memory (and optionally the other parts); ``deltamem serve`` and ``python -m deltamem.server`` build them from
-the config.
+the config. With ``queue = "procrastinate"`` the server tables live in PostgreSQL and sessions are queued for
+``deltamem worker`` processes (:mod:`deltamem.server.pg_jobs`); otherwise jobs run in this process.
 """
 
 from __future__ import annotations
@@ -27,23 +28,29 @@ from deltamem.server.routes_archive import router as archive_router
 from deltamem.server.routes_history import router as history_router
 from deltamem.server.routes_memory import router as memory_router
 from deltamem.server.routes_review import router as review_router
-from deltamem.server.state import StateDB
+from deltamem.server.state import ServerDB, open_state_db
 
 DESCRIPTION = """Long-term memory for LLM assistants over HTTP. Every request carries a tenant API key; every
 namespace is inside that tenant. Sessions run the memory agent as background jobs (202 + job id)."""
 
 
-def create_app(config: ServerConfig | None = None, *, memory: Memory | None = None, db: StateDB | None = None,
+def create_app(config: ServerConfig | None = None, *, memory: Memory | None = None, db: ServerDB | None = None,
                runner: JobRunner | None = None, limiter: RateLimiter | None = None) -> FastAPI:
     """Build the app. Parts not given are built from ``config``; the app closes only the parts it built."""
     config = config or ServerConfig()
     owns_memory, owns_db = memory is None, db is None
     memory = memory or Memory.from_config(config.memory)
-    db = db or StateDB(config.state_file())
+    db = db or open_state_db(config)
     jobs = JobStore(db)
+    if runner is None and config.queue == "procrastinate":
+        from deltamem.server.pg_jobs import ProcrastinateJobRunner
+
+        assert config.memory.store.dsn is not None  # checked by ServerConfig
+        runner = ProcrastinateJobRunner(config.memory.store.dsn, jobs, schema=config.queue_schema)
     runner = runner or LocalJobRunner(JobExecutor(memory, jobs, tenant_prefix=tenant_prefix), workers=config.workers)
-    st = ServerState(config=config, memory=memory, keys=KeyStore(db), jobs=jobs, runner=runner,
-                     idempotency=IdempotencyStore(db, ttl_s=config.idempotency_ttl_s),
+    keys = KeyStore(db)
+    idempotency = IdempotencyStore(db, ttl_s=config.idempotency_ttl_s)
+    st = ServerState(config=config, memory=memory, keys=keys, jobs=jobs, runner=runner, idempotency=idempotency,
                      limiter=limiter or RateLimiter(rate=config.rate_per_s, burst=config.rate_burst))
 
     @asynccontextmanager

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from deltamem.config import MemoryConfig, default_home, load_config
 from deltamem.core import ConfigError
@@ -35,9 +35,23 @@ class ServerConfig(BaseModel):
     idempotency_ttl_s: float = Field(default=86_400.0, gt=0)
     admin_key: SecretStr | None = None
     max_page: int = Field(default=1000, ge=1)
+    # Ingestion jobs: "local" = worker threads in this process (any store); "procrastinate" = a PostgreSQL queue
+    # served by `deltamem worker` processes, with the server tables in Postgres (needs the postgres store).
+    queue: Literal["local", "procrastinate"] = "local"
+    state_schema: str = "deltamem_server"  # procrastinate: the schema of the server tables
+    queue_schema: str = "procrastinate"  # procrastinate: the schema of its own tables
+    job_attempts: int = Field(default=3, ge=1, le=100)  # procrastinate: runs of a job before it is marked failed
+    job_retry_wait_s: int = Field(default=5, ge=0)  # procrastinate: pause before a job that raised runs again
+    stalled_after_s: float = Field(default=30.0, ge=5)  # procrastinate: a worker this long silent is presumed dead
+
+    @model_validator(mode="after")
+    def _queue_needs_postgres(self) -> ServerConfig:
+        if self.queue == "procrastinate" and (self.memory.store.provider != "postgres" or not self.memory.store.dsn):
+            raise ValueError("queue 'procrastinate' needs the PostgreSQL store (store provider 'postgres' and a dsn)")
+        return self
 
     def state_file(self) -> Path:
-        """Where the server database lives."""
+        """Where the SQLite server database lives (with ``queue = "local"``)."""
         if self.state_path is not None:
             return self.state_path
         if self.memory.store.provider == "sqlite":

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deltamem.core import ConfigError, ConflictError
-from deltamem.server.state import StateDB
+from deltamem.server.state import ServerDB
 
 MAX_KEY_CHARS = 200
 
@@ -35,7 +35,7 @@ class Replay:
 class IdempotencyStore:
     """Reserve → complete (or release) records in the server database."""
 
-    def __init__(self, db: StateDB, *, ttl_s: float = 86_400.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: ServerDB, *, ttl_s: float = 86_400.0, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._ttl_s = ttl_s
         self._clock = clock

@@ -5,6 +5,10 @@ time, in submission order, and jobs of different namespaces in parallel. (procra
 :mod:`deltamem.server.pg_jobs`, needs PostgreSQL; its in-memory connector is a test double that keeps nothing across
 a restart, so it cannot serve the SQLite default.) Records survive a restart: on start, jobs that were ``running``
 are marked ``failed`` with the reason, and ``pending`` ones are queued again (nothing of them had run).
+
+Both runners call :meth:`JobExecutor.process`. A queue that delivers at least once (procrastinate retries a job whose
+worker died) may hand it a job that is already ``running``: it then looks for the change set (or review item) of the
+job's session before running the agent again, so a session is never applied twice.
 """
 
 from __future__ import annotations
@@ -16,19 +20,21 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deltamem.api import Memory
 from deltamem.core import AgentOutputError, DeltamemError, NotFoundError, as_utc, to_iso, utcnow
-from deltamem.server.convert import change_set_out, error_info, relative
-from deltamem.server.dto import JobOut, JobStatus
-from deltamem.server.state import StateDB
+from deltamem.server.convert import change_set_out, error_info, memory_out, relative
+from deltamem.server.dto import ChangeOut, ChangeSetOut, JobOut, JobStatus
+from deltamem.server.state import ServerDB
 
 log = logging.getLogger(__name__)
 
 INTERRUPTED = ("the server stopped while this job was running; its change set may or may not have been committed: "
                "look for session_id {sid!r} in the change sets before resubmitting")
+# How far a worker's clock may lag the API node's when a redelivered job looks for its own change set.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +77,7 @@ def _row(r: tuple[Any, ...]) -> JobRecord:
 class JobStore:
     """Job records in the server database. Every read names the tenant, so ids of other tenants are invisible."""
 
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: ServerDB) -> None:
         self._db = db
 
     def create(self, *, tenant: str, namespace: str, request: dict[str, Any]) -> JobRecord:
@@ -116,6 +122,18 @@ class JobStore:
                          (status, to_iso(utcnow()), json.dumps(result) if result is not None else None,
                           json.dumps(error) if error is not None else None, job_id))
 
+    def fail_unfinished(self, job_id: str, error: dict[str, Any]) -> bool:
+        """pending or running → failed (with the error); False if the job had already finished."""
+        return self._db.execute("UPDATE jobs SET status = 'failed', finished_at = ?, error = ? WHERE id = ? AND "
+                                "status IN ('pending', 'running')",
+                                (to_iso(utcnow()), json.dumps(error), job_id)) == 1
+
+    def pending_before(self, before: datetime) -> list[JobRecord]:
+        """Jobs still pending that were created before ``before``, oldest first."""
+        return [_row(r) for r in self._db.query(
+            f"SELECT {_COLS} FROM jobs WHERE status = 'pending' AND created_at < ? ORDER BY created_at, id",
+            (to_iso(before),))]
+
     def recover(self) -> list[JobRecord]:
         """After a restart: fail the jobs that were running (with the reason); return the pending ones, oldest first."""
         now = to_iso(utcnow())
@@ -137,10 +155,17 @@ class JobExecutor:
         self._prefix = tenant_prefix
 
     def process(self, job_id: str) -> None:
-        """Run a pending job to done or failed (a job that is not pending any more is left alone)."""
-        if not self.jobs.start(job_id):
-            return
+        """Run a job to done or failed. A finished job is left alone; a ``running`` one was delivered again after its
+        worker died: if its session's change set (or review item) exists, that is recorded as the result, else the
+        job runs again."""
         job = self.jobs.load(job_id)
+        if job.status == "running":
+            result = self.previous_result(job)
+            if result is not None:
+                self.jobs.finish(job_id, result=result)
+                return
+        elif job.status != "pending" or not self.jobs.start(job_id):
+            return
         req = job.request
         try:
             res = self.memory.add(req["messages"], namespace=job.namespace, session_id=job.session_id,
@@ -160,6 +185,29 @@ class JobExecutor:
         result = {"change_set": change_set_out(res.change_set, rel).model_dump(mode="json") if res.change_set else None,
                   "review_id": res.review_id, "rejected": rejected}
         self.jobs.finish(job_id, result=result)
+
+    def previous_result(self, job: JobRecord) -> dict[str, Any] | None:
+        """The result an earlier run of this job left: a change set or review item of its session, made after the job
+        was submitted; None if there is none (nothing was committed)."""
+        since = job.created_at - CLOCK_SKEW
+        rel = relative(self._prefix(job.tenant))
+        for rec in self.memory.store.change_sets(job.namespace):  # newest first
+            if rec.created_at < since:
+                break
+            if rec.session_id == job.session_id and rec.reverts is None:
+                hist = self.memory.store.history(job.namespace, change_set_id=rec.id)
+                out = ChangeSetOut(
+                    id=rec.id, namespace=rel(rec.namespace), session_id=rec.session_id, actor=rec.actor,
+                    created_at=rec.created_at, reverts=rec.reverts, counts=dict(rec.counts),
+                    ops=[dict(o) for o in rec.ops],
+                    changes=[ChangeOut(kind=h.kind, memory_id=h.memory_id,
+                                       before=memory_out(h.before, rel) if h.before else None,
+                                       after=memory_out(h.after, rel) if h.after else None) for h in hist])
+                return {"change_set": out.model_dump(mode="json"), "review_id": None, "rejected": []}
+        for item in self.memory.review.queue.queue_list(job.namespace, status=None):
+            if item.session_id == job.session_id and item.created_at >= since:
+                return {"change_set": None, "review_id": item.id, "rejected": []}
+        return None
 
 
 class JobRunner(Protocol):

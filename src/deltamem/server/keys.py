@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from deltamem.core import ConfigError, ConflictError, NotFoundError, as_utc, to_iso, utcnow
-from deltamem.server.state import StateDB
+from deltamem.server.state import ServerDB
 
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$")
 _KEY = re.compile(r"^dm_([0-9a-f]{12})_([A-Za-z0-9_-]{20,100})$")
@@ -55,7 +55,7 @@ def _row(r: tuple[object, ...]) -> ApiKey:
 class KeyStore:
     """Create, verify, list and revoke API keys in the server database."""
 
-    def __init__(self, db: StateDB) -> None:
+    def __init__(self, db: ServerDB) -> None:
         self._db = db
 
     def create(self, *, tenant: str | None, admin: bool = False, label: str = "") -> tuple[ApiKey, str]:
