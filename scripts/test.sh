@@ -3,7 +3,7 @@
 # Pass pytest arguments through, e.g. `bash scripts/test.sh -m "not slow"` for a quick local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh local,server,postgres,dev
+bash scripts/setup.sh local,server,postgres,train,dev
 . .venv/bin/activate
 ruff check src tests bench
 mypy

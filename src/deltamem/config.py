@@ -56,7 +56,7 @@ class LLMConfig(_Frozen):
     server, OpenAI) at ``base_url``. ``none``: no LLM (facts and ops only).
     """
 
-    provider: Literal["local", "openai", "none"] = "local"
+    provider: Literal["local", "openai", "hf", "none"] = "local"
     model: str | None = None
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"

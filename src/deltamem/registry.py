@@ -65,10 +65,15 @@ def build_store(cfg: MemoryConfig) -> ArchiveStore:
 
 
 def parse_llm_spec(spec: str) -> dict[str, str | None]:
-    """``local``, ``local:NAME_OR_PATH``, ``openai:MODEL``, ``openai:MODEL@BASE_URL`` or ``none`` → config fields."""
+    """``local``, ``local:NAME_OR_PATH``, ``openai:MODEL``, ``openai:MODEL@BASE_URL``, ``hf:CHECKPOINT_DIR`` or
+    ``none`` → config fields."""
     provider, _, rest = spec.partition(":")
-    if provider not in ("local", "openai", "none"):
-        raise ConfigError(f"unknown LLM {spec!r}; use local[:model-or-path], openai:MODEL[@BASE_URL] or none")
+    if provider not in ("local", "openai", "hf", "none"):
+        raise ConfigError(f"unknown LLM {spec!r}; use local[:model-or-path], openai:MODEL[@BASE_URL], hf:DIR or none")
+    if provider == "hf":
+        if not rest:
+            raise ConfigError("hf needs a checkpoint directory: hf:PATH (a transformers model or a LoRA adapter)")
+        return {"provider": "hf", "model": rest, "base_url": None}
     model, _, base_url = rest.partition("@")
     if provider == "openai" and not model:
         raise ConfigError("openai needs a model name: openai:MODEL[@BASE_URL]")
@@ -92,6 +97,18 @@ def build_chat_model(cfg: LLMConfig) -> ChatModel | None:
             return local
 
         model = LazyChatModel(load_local, name=f"local:{cfg.model or 'default'}")
+    elif cfg.provider == "hf":
+        checkpoint = cfg.model or ""
+
+        def load_hf() -> ChatModel:
+            try:
+                from deltamem.llm.hf_backend import TransformersChatModel
+            except ImportError as e:
+                raise ConfigError(f"hf: checkpoints need the 'train' extra: pip install 'deltamem[train]' ({e})") from e
+            hf: ChatModel = TransformersChatModel.from_path(checkpoint)
+            return hf
+
+        model = LazyChatModel(load_hf, name=f"hf:{checkpoint}")
     elif cfg.provider == "openai":
         from deltamem.llm.openai_compat import OpenAICompatChatModel
 
