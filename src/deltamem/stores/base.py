@@ -192,9 +192,15 @@ def check_vectors(change_set: ChangeSet, vectors: Mapping[str, Vectors], dim: in
 
 
 def rrf_fuse(rankings: Sequence[Sequence[str]], k: int, *, rrf_k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion of ranked id lists: score(id) = Σ 1 / (rrf_k + rank), rank from 1."""
+    """Reciprocal rank fusion of ranked id lists: score(id) = Σ 1 / (rrf_k + rank), rank from 1.
+
+    Ties (common: first in one list and second in the other, or the reverse) go to the better rank in the first
+    list, then to the id: ids are random uuids, so breaking ties by id alone would make results vary between two
+    runs over the same data.
+    """
     scores: dict[str, float] = {}
     for ranking in rankings:
         for rank, mid in enumerate(ranking, start=1):
             scores[mid] = scores.get(mid, 0.0) + 1.0 / (rrf_k + rank)
-    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+    first = {mid: rank for rank, mid in enumerate(rankings[0])} if rankings else {}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], first.get(kv[0], len(first)), kv[0]))[:k]

@@ -152,7 +152,8 @@ class InMemoryStore(InMemoryReviewQueue):
                     s += idf * tf * (_BM25_K1 + 1) / (tf + _BM25_K1 * (1 - _BM25_B + _BM25_B * length / avg))
             if s > 0:
                 scored.append((r.entry.id, s))
-        scored.sort(key=lambda kv: (-kv[1], kv[0]))
+        # ties: oldest first (rows are in insertion order and the sort is stable), as SQLite and Postgres do
+        scored.sort(key=lambda kv: -kv[1])
         return scored[:k]
 
     def history(self, namespace: str, *, memory_id: str | None = None,

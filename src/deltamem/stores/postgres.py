@@ -288,7 +288,8 @@ class PostgresStore:
         tsq = "(" + " || ".join(f"plainto_tsquery('{TS_CONFIG}', %(t{i})s)" for i in range(len(terms))) + ")"
         rows = c.execute(
             f"SELECT m.id, ts_rank(m.tsv, {tsq}, 1) AS s FROM memories m WHERE m.namespace = %(ns)s"
-            f" AND m.deleted_at IS NULL AND m.tsv @@ {tsq}{where} ORDER BY s DESC, m.id LIMIT %(k)s", params,
+            f" AND m.deleted_at IS NULL AND m.tsv @@ {tsq}{where}"
+            " ORDER BY s DESC, m.created_at, m.rowid LIMIT %(k)s", params,
         ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
 

@@ -235,7 +235,7 @@ class SqliteStore(SqliteArchive, SqliteReviewQueue):
         rows = c.execute(
             "SELECT m.id, -bm25(memory_fts) FROM memory_fts JOIN memories m ON m.rowid = memory_fts.rowid"
             f" WHERE memory_fts MATCH ? AND m.namespace = ? AND m.deleted_at IS NULL{where}"
-            " ORDER BY bm25(memory_fts), m.id LIMIT ?",
+            " ORDER BY bm25(memory_fts), m.created_at, m.rowid LIMIT ?",
             (match, namespace, *params, k),
         ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
