@@ -150,13 +150,23 @@ class Memory:
                namespace: str | None = None, timestamp: datetime | None = None) -> ChangeSet:
         """Replace a memory's text."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
-        return self.apply([Update(id=memory_id, text=text, timestamp=timestamp)], namespace=ns)
+        return self._apply_one(Update(id=memory_id, text=text, timestamp=timestamp), ns)
 
     def delete(self, memory_id: str, *, user_id: str | None = None, agent_id: str | None = None,
                namespace: str | None = None) -> ChangeSet:
         """Retire a memory (kept in history; revertable)."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
-        return self.apply([Delete(id=memory_id)], namespace=ns)
+        return self._apply_one(Delete(id=memory_id), ns)
+
+    def _apply_one(self, op: Update | Delete, ns: str) -> ChangeSet:
+        # One memory named by the caller: "not live" is NotFoundError (404 on the server), also when a concurrent
+        # delete wins the race between the caller's check and this write; other invalid ops stay InvalidOperation.
+        try:
+            return self.apply([op], namespace=ns)
+        except InvalidOperation as e:
+            if op.id not in self.store.get(ns, [op.id]):
+                raise NotFoundError(f"no memory {op.id!r} in {ns!r} (unknown or deleted)") from e
+            raise
 
     def delete_all(self, *, user_id: str | None = None, agent_id: str | None = None,
                    namespace: str | None = None) -> ChangeSet:

@@ -76,9 +76,9 @@ def test_no_api_path_crosses_namespaces(memory: Memory) -> None:
     assert [e.text for e in memory.get_all(user_id="bob")] == ["Bob likes jazz"]
     with pytest.raises(NotFoundError):
         memory.get(a_id, user_id="bob")
-    with pytest.raises(InvalidOperation, match="unknown"):
+    with pytest.raises(NotFoundError, match="unknown or deleted"):
         memory.update(a_id, "hacked", user_id="bob")
-    with pytest.raises(InvalidOperation, match="unknown"):
+    with pytest.raises(NotFoundError, match="unknown or deleted"):
         memory.delete(a_id, user_id="bob")
     with pytest.raises(NotFoundError):
         memory.revert(a.id, user_id="bob")
