@@ -150,3 +150,24 @@ def test_a_text_repeating_a_live_memory_or_another_op_is_a_duplicate() -> None:
     ]}, STATE, next_id=4, when=WHEN, origin=ORIGIN, trimmed=trimmed)
     assert [lo.op.kind for lo in labelled] == ["ADD"]
     assert trimmed == Counter({"op_duplicate": 2})
+
+
+def test_an_op_copying_the_prompts_example_is_refused() -> None:
+    from collections import Counter
+
+    from deltamem.synth.prompting import example_texts
+
+    examples = example_texts("ops")
+    assert "Ana bought a used Fiat Panda in March 2024." in examples
+    trimmed: Counter[str] = Counter()
+    labelled, _ = check_event_ops({"ops": [
+        {"op": "ADD", "text": "Ana bought a used Fiat Panda in March 2024.", "keywords": ["Fiat Panda"]},
+        {"op": "ADD", "text": "Ana took up rowing.", "keywords": ["rowing"]},
+    ]}, STATE, next_id=4, when=WHEN, origin=ORIGIN, trimmed=trimmed, example_texts=examples)
+    assert [lo.op.text for lo in labelled] == ["Ana took up rowing."]  # type: ignore[union-attr]
+    assert trimmed == Counter({"op_copies_example": 1})
+    with pytest.raises(Rejection) as info:
+        check_event_ops({"ops": [{"op": "UPDATE", "id": "m1", "text": "Ana works as head nurse at a clinic in Braga.",
+                                  "keywords": ["Braga"]}]}, STATE, next_id=4, when=WHEN, origin=ORIGIN,
+                        example_texts=examples)
+    assert info.value.reason == "op_copies_example"

@@ -7,6 +7,7 @@ model with an 8k context.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from string import Template
 from typing import Any
@@ -26,6 +27,21 @@ def _fill(template: str, /, **values: object) -> str:
 
 def _messages(user: str) -> Messages:
     return [{"role": "system", "content": load("system")}, {"role": "user", "content": user}]
+
+
+def example_texts(template: str) -> tuple[str, ...]:
+    """The memory texts of the JSON example shown in a prompt (the last ``{...}`` line of the template).
+
+    A small model sometimes copies them as if they were facts about the persona; the ops check refuses them.
+    """
+    for raw in reversed(load(template).splitlines()):
+        if raw.startswith("{"):
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError:
+                return ()
+            return tuple(str(o["text"]) for o in data.get("ops", []) if isinstance(o, dict) and o.get("text"))
+    return ()
 
 
 def memory_lines(state: MemoryState) -> str:

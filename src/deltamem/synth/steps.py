@@ -22,6 +22,7 @@ from deltamem.synth.personas import Persona
 from deltamem.synth.prompting import (
     SCHEMAS,
     dialogue_messages,
+    example_texts,
     ops_messages,
     profile_messages,
     timeline_messages,
@@ -130,7 +131,7 @@ def make_ops(model: ChatModel, persona: Persona, *, key: str, index: int, event:
     def check(data: Mapping[str, Any]) -> list[LabelledOp]:
         attempt: Counter[str] | None = Counter() if config.trim_bad_ops else None
         labelled = check_event_ops(data, state, next_id=next_id, when=when, origin=origin, max_ops=config.max_ops,
-                                   trimmed=attempt)[0]
+                                   trimmed=attempt, example_texts=example_texts("ops"))[0]
         trimmed.clear()  # only the accepted reply's trimmings are kept (rejected tries count as rejections)
         trimmed.update(attempt or {})
         return labelled

@@ -43,7 +43,8 @@ class LabelledOp:
 
 def check_event_ops(data: Mapping[str, Any], state: MemoryState, *, next_id: int, when: datetime,
                     origin: Mapping[str, int | None], max_ops: int = 8,
-                    trimmed: Counter[str] | None = None) -> tuple[list[LabelledOp], ChangeSet]:
+                    trimmed: Counter[str] | None = None,
+                    example_texts: Sequence[str] = ()) -> tuple[list[LabelledOp], ChangeSet]:
     """Turn a model reply ``{"ops": [...]}`` into labelled ops that apply cleanly to ``state``.
 
     ADD ops get ids ``m<next_id>``, ``m<next_id+1>``, ...; ``origin`` maps each memory id to the event that last
@@ -53,6 +54,7 @@ def check_event_ops(data: Mapping[str, Any], state: MemoryState, *, next_id: int
     (its reason counted there), keywords missing from the op's text are dropped from its labels, and ops beyond
     ``max_ops`` are cut; the reply is rejected only when no valid op is left. Small models often get most ops of an
     event right and one wrong: regenerating the whole event for one stray op wastes the good ones (ours).
+    ``example_texts``: the prompt's example memories; an op copying one is refused (``op_copies_example``).
     """
     items = data.get("ops")
     if not isinstance(items, list) or not items:
@@ -66,11 +68,14 @@ def check_event_ops(data: Mapping[str, Any], state: MemoryState, *, next_id: int
     first: Rejection | None = None
     # live texts, then this reply's new texts
     known: dict[str, str | None] = {normalise_text(e.text): e.id for e in state.values()}
+    examples = {normalise_text(t) for t in example_texts}
     for i, item in enumerate(items, 1):
         try:
             lo = _labelled_op(i, item, state, next_id=next_id, when=when, origin=origin,
                               touched={getattr(x.op, "id", "") for x in labelled}, lenient=trimmed is not None)
             if lo is not None and not isinstance(lo.op, Delete):
+                if normalise_text(lo.target_text) in examples:
+                    raise Rejection("op_copies_example", f"op {i} copies the example; write facts about this person")
                 _check_not_duplicate(i, lo, known)
         except Rejection as e:
             if trimmed is None:
