@@ -18,7 +18,6 @@ It binds 127.0.0.1 by default; binding elsewhere without an ``api_key`` is refus
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
@@ -32,8 +31,9 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from deltamem.core.errors import ConfigError, DeltamemError
+from deltamem.core.errors import ConfigError
 from deltamem.embed.base import Embedder
+from deltamem.llm.openai_wire import embeddings_answer, error_body
 
 log = logging.getLogger(__name__)
 _LOOPBACK = ("127.0.0.1", "localhost")
@@ -137,26 +137,8 @@ class LLMEndpoint:
 
     def embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """An OpenAI ``/v1/embeddings`` answer for ``body``: (status, JSON)."""
-        if self.embedder is None:
-            return 404, _error("this endpoint serves no embeddings (start it with --embeddings)", "not_found")
-        raw = body.get("input")
-        texts = [raw] if isinstance(raw, str) else raw
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-            return 400, _error("'input' must be a string or a non-empty list of strings", "invalid_request_error")
-        fmt = body.get("encoding_format") or "float"
-        if fmt not in ("float", "base64"):
-            return 400, _error(f"unsupported encoding_format {fmt!r}", "invalid_request_error")
-        try:
-            vectors = self.embedder.embed(texts)
-        except DeltamemError as e:
-            return 500, _error(str(e), "server_error")
-        data = [{"object": "embedding", "index": i,
-                 "embedding": (base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") if fmt == "base64"
-                               else [float(x) for x in v])}
-                for i, v in enumerate(vectors)]
-        tokens = sum(len(t.split()) for t in texts)  # an estimate; clients only display it
-        return 200, {"object": "list", "data": data, "model": self.embedder.name,
-                     "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return embeddings_answer(self.embedder, body,
+                                 missing="this endpoint serves no embeddings (start it with --embeddings)")
 
     def forward(self, handler: BaseHTTPRequestHandler, method: str, body: bytes | None) -> None:
         """Relay one request to llama-server and its answer (streamed as it comes) back to the client."""
@@ -182,7 +164,7 @@ class LLMEndpoint:
         except OSError as e:
             log.warning("llama-server request %s %s failed: %s", method, handler.path, e)
             with contextlib.suppress(OSError):
-                _send_json(handler, 502, _error(f"the model server failed: {e}", "server_error"))
+                _send_json(handler, 502, error_body(f"the model server failed: {e}", "server_error"))
         finally:
             conn.close()
 
@@ -200,7 +182,7 @@ def _handler(endpoint: LLMEndpoint) -> type[BaseHTTPRequestHandler]:
             given = self.headers.get("Authorization", "")
             if secrets.compare_digest(given, f"Bearer {endpoint.api_key}"):
                 return True
-            _send_json(self, 401, _error("invalid API key", "invalid_api_key"))
+            _send_json(self, 401, error_body("invalid API key", "invalid_api_key"))
             return False
 
         def do_GET(self) -> None:
@@ -212,14 +194,14 @@ def _handler(endpoint: LLMEndpoint) -> type[BaseHTTPRequestHandler]:
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > _MAX_BODY:
-                _send_json(self, 413, _error("request body too large", "invalid_request_error"))
+                _send_json(self, 413, error_body("request body too large", "invalid_request_error"))
                 return
             body = self.rfile.read(length)
             if urlsplit(self.path).path.rstrip("/") in ("/v1/embeddings", "/embeddings"):
                 try:
                     parsed = json.loads(body)
                 except ValueError:
-                    _send_json(self, 400, _error("body is not JSON", "invalid_request_error"))
+                    _send_json(self, 400, error_body("body is not JSON", "invalid_request_error"))
                     return
                 status, answer = endpoint.embeddings(parsed if isinstance(parsed, dict) else {})
                 _send_json(self, status, answer)
@@ -237,10 +219,6 @@ def _drop_fields(body: bytes, fields: tuple[str, ...]) -> bytes:
     if not isinstance(parsed, dict) or not any(f in parsed for f in fields):
         return body
     return json.dumps({k: v for k, v in parsed.items() if k not in fields}).encode("utf-8")
-
-
-def _error(message: str, kind: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind}}
 
 
 def _send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:

@@ -20,7 +20,6 @@ also the fake OpenAI server of the mem0 tests.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import secrets
@@ -35,8 +34,9 @@ from urllib.parse import urlsplit
 from deltamem.core.errors import DeltamemError
 from deltamem.embed.base import Embedder
 from deltamem.llm.base import ChatModel, ChatResponse
+from deltamem.llm.openai_wire import embeddings_answer, error_body
 
-__all__ = ["ChatEndpoint", "answer_chat", "answer_embeddings"]
+__all__ = ["ChatEndpoint", "answer_chat"]
 
 log = logging.getLogger(__name__)
 _MAX_BODY = 64 * 1024 * 1024
@@ -83,9 +83,9 @@ def answer_chat(llm: ChatModel, body: Mapping[str, Any]) -> tuple[int, dict[str,
     """An OpenAI ``/v1/chat/completions`` answer from ``llm`` for the request ``body``: (status, JSON)."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-        return 400, _error("'messages' must be a non-empty list of objects", "invalid_request_error")
+        return 400, error_body("'messages' must be a non-empty list of objects", "invalid_request_error")
     if body.get("stream"):
-        return 400, _error("streaming is not supported by this endpoint", "invalid_request_error")
+        return 400, error_body("streaming is not supported by this endpoint", "invalid_request_error")
     schema: Mapping[str, Any] | None = None
     fmt = body.get("response_format")
     if isinstance(fmt, dict):
@@ -95,7 +95,7 @@ def answer_chat(llm: ChatModel, body: Mapping[str, Any]) -> tuple[int, dict[str,
             inner = fmt.get("json_schema")
             schema = inner.get("schema") if isinstance(inner, dict) else None
             if not isinstance(schema, dict):
-                return 400, _error("response_format.json_schema.schema must be an object", "invalid_request_error")
+                return 400, error_body("response_format.json_schema.schema must be an object", "invalid_request_error")
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or _DEFAULT_MAX_TOKENS
     stop = body.get("stop")
     tools = body.get("tools")
@@ -104,35 +104,8 @@ def answer_chat(llm: ChatModel, body: Mapping[str, Any]) -> tuple[int, dict[str,
                          max_tokens=int(max_tokens), temperature=float(body.get("temperature") or 0.0),
                          stop=[stop] if isinstance(stop, str) else stop, seed=body.get("seed"))
     except DeltamemError as e:
-        return 502, _error(f"{type(e).__name__}: {e}", "server_error")
+        return 502, error_body(f"{type(e).__name__}: {e}", "server_error")
     return 200, _completion(reply, model=str(body.get("model") or llm.name))
-
-
-def answer_embeddings(embedder: Embedder | None, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-    """An OpenAI ``/v1/embeddings`` answer from ``embedder`` for the request ``body``: (status, JSON)."""
-    if embedder is None:
-        return 404, _error("this endpoint serves no embeddings", "not_found")
-    raw = body.get("input")
-    texts = [raw] if isinstance(raw, str) else raw
-    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-        return 400, _error("'input' must be a string or a non-empty list of strings", "invalid_request_error")
-    dims = body.get("dimensions")
-    if dims is not None and dims != embedder.dim:
-        return 400, _error(f"this embedder has {embedder.dim} dimensions, not {dims}", "invalid_request_error")
-    fmt = body.get("encoding_format") or "float"
-    if fmt not in ("float", "base64"):
-        return 400, _error(f"unsupported encoding_format {fmt!r}", "invalid_request_error")
-    try:
-        vectors = embedder.embed(texts)
-    except DeltamemError as e:
-        return 500, _error(f"{type(e).__name__}: {e}", "server_error")
-    data = [{"object": "embedding", "index": i,
-             "embedding": (base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") if fmt == "base64"
-                           else [float(x) for x in v])}
-            for i, v in enumerate(vectors)]
-    tokens = sum(len(t.split()) for t in texts)  # an estimate; nobody bills embeddings here
-    return 200, {"object": "list", "data": data, "model": embedder.name,
-                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
 def _completion(reply: ChatResponse, *, model: str) -> dict[str, Any]:
@@ -161,7 +134,7 @@ def _handler(endpoint: ChatEndpoint) -> type[BaseHTTPRequestHandler]:
             if not endpoint.api_key or secrets.compare_digest(self.headers.get("Authorization", ""),
                                                               f"Bearer {endpoint.api_key}"):
                 return True
-            self._send(401, _error("invalid API key", "invalid_api_key"))
+            self._send(401, error_body("invalid API key", "invalid_api_key"))
             return False
 
         def do_GET(self) -> None:
@@ -171,12 +144,12 @@ def _handler(endpoint: ChatEndpoint) -> type[BaseHTTPRequestHandler]:
                 self._send(200, {"object": "list", "data": [{"id": endpoint.llm.name, "object": "model",
                                                             "owned_by": "deltamem"}]})
             else:
-                self._send(404, _error(f"no route GET {self.path}", "not_found"))
+                self._send(404, error_body(f"no route GET {self.path}", "not_found"))
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > _MAX_BODY:
-                self._send(413, _error("request body too large", "invalid_request_error"))
+                self._send(413, error_body("request body too large", "invalid_request_error"))
                 return
             raw = self.rfile.read(length)  # read before any answer, so the connection stays in sync
             if not self._authorised():
@@ -186,15 +159,15 @@ def _handler(endpoint: ChatEndpoint) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 body = None
             if not isinstance(body, dict):
-                self._send(400, _error("body is not a JSON object", "invalid_request_error"))
+                self._send(400, error_body("body is not a JSON object", "invalid_request_error"))
                 return
             path = urlsplit(self.path).path.rstrip("/")
             if path in ("/v1/chat/completions", "/chat/completions"):
                 self._send(*answer_chat(endpoint.llm, body))
             elif path in ("/v1/embeddings", "/embeddings"):
-                self._send(*answer_embeddings(endpoint.embedder, body))
+                self._send(*embeddings_answer(endpoint.embedder, body))
             else:
-                self._send(404, _error(f"no route POST {self.path}", "not_found"))
+                self._send(404, error_body(f"no route POST {self.path}", "not_found"))
 
         def _send(self, status: int, payload: dict[str, Any]) -> None:
             data = json.dumps(payload).encode("utf-8")
@@ -207,7 +180,3 @@ def _handler(endpoint: ChatEndpoint) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
-
-
-def _error(message: str, kind: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": None, "param": None}}
