@@ -123,6 +123,26 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path) -> None:
         _run(tmp_path, fake_synth_model(), sessions=5)
 
 
+def test_a_run_grows_by_personas_without_redoing_items(tmp_path: Path) -> None:
+    _run(tmp_path / "g", fake_synth_model(), personas=2)
+    before = (tmp_path / "g" / "ops.jsonl").read_text()
+    more = fake_synth_model()
+    _run(tmp_path / "g", more, personas=3)  # seed 7 draws the same two personas first, then one more
+    assert Counter(stages_of(more)) == {"profile": 1, "timeline": 1, "ops": 3, "dialogue": 3}
+    assert (tmp_path / "g" / "ops.jsonl").read_text().startswith(before)
+    _run(tmp_path / "straight", fake_synth_model(), personas=3)
+    assert (tmp_path / "g" / "transitions.jsonl").read_text() == (
+        tmp_path / "straight" / "transitions.jsonl").read_text()
+    with pytest.raises(ConfigError, match="other settings"):  # shrinking is not growing
+        _run(tmp_path / "g", fake_synth_model(), personas=2)
+
+
+def test_growth_is_refused_when_the_larger_draw_reorders_personas(tmp_path: Path) -> None:
+    _run(tmp_path, fake_synth_model(), personas=5, until="profile")
+    with pytest.raises(ConfigError, match="come first in the larger draw"):  # seed 7: 6 personas are drawn anew
+        _run(tmp_path, fake_synth_model(), personas=6, until="profile")
+
+
 def _first_dialogue_date(messages: Sequence[Message]) -> str:
     return re.search(r"Date of the chat: (\S+)", str(messages[1]["content"])).group(1)  # type: ignore[union-attr]
 

@@ -118,13 +118,31 @@ class SynthPipeline:
         identity = self.config.identity()
         if run_file.exists():
             previous = json.loads(run_file.read_text(encoding="utf-8")).get("identity")
-            if previous != identity:
+            if previous != identity and not self._grows(previous):
                 raise ConfigError(f"{self.out} holds a run with other settings ({previous}); resume it with the "
-                                  f"same --personas/--sessions/--seed or use a new directory")
+                                  f"same --personas/--sessions/--seed (a larger --personas only where the run's "
+                                  f"personas come first in the larger draw) or use a new directory")
         run_file.write_text(json.dumps({"identity": identity, "config": self.config.to_dict(),
                                         "model": self.model.name}, indent=2) + "\n", encoding="utf-8")
         write_jsonl(self.out / "personas.jsonl", [p.to_dict() for p in self.personas])
         self._ckpt = {stage: JsonlCheckpoint(self.out / name) for stage, name in FILES.items()}
+
+    def _grows(self, previous: Any) -> bool:
+        """True when this run only adds personas to ``previous``: same settings otherwise, and the personas
+        already drawn are the first ones of this larger draw, so every existing item keeps its key and seed."""
+        if not isinstance(previous, dict) or not isinstance(previous.get("personas"), int):
+            return False
+        mine = self.config.identity()
+        if {k: v for k, v in previous.items() if k != "personas"} != {k: v for k, v in mine.items()
+                                                                      if k != "personas"}:
+            return False
+        if previous["personas"] >= mine["personas"]:
+            return False
+        recorded = self.out / "personas.jsonl"
+        if not recorded.exists():
+            return False
+        ids = [p.id for p in load_personas(recorded)]
+        return ids == [p.id for p in self.personas[: len(ids)]]
 
     def _bar(self, total: int, desc: str, done: int) -> tqdm[Any]:
         return tqdm(total=total, initial=done, desc=desc, unit="item", disable=not self.progress, leave=True)
