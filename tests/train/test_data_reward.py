@@ -48,24 +48,10 @@ def test_no_transitions_is_a_config_error(tmp_path: Path) -> None:
         load_transitions(tmp_path)
 
 
-def _gold(ex: dict, row: dict) -> str:  # type: ignore[type-arg]
-    """The labelled ops, written as the agent would (aliases instead of ids)."""
-    back = {mid: alias for alias, mid in json.loads(ex["aliases"]).items()}
-    ops = []
-    for o in row["ops"]:
-        if o["op"] == "ADD":
-            ops.append({"op": "ADD", "text": o["text"]})
-        elif o["id"] in back:
-            ops.append({"op": o["op"], "id": back[o["id"]], **({"text": o["text"]} if o["op"] == "UPDATE" else {})})
-    return json.dumps({"ops": ops})
-
-
 def test_reward_gold_one_garbage_zero(synth_dir: Path) -> None:
-    rows, split = _split(synth_dir, eval_personas=1)
-    by_id = {r["id"]: r for r in rows}
-    ex = next(e for e in split.train  # a transition whose changed memories were all shown by the seed search
-              if all(o["op"] == "ADD" or o["id"] in json.loads(e["aliases"]).values() for o in by_id[e["id"]]["ops"]))
-    texts = [_gold(ex, by_id[ex["id"]]), "I am not sure.", '{"search": ["pottery"]}', '{"ops": []}']
+    _, split = _split(synth_dir, eval_personas=1)
+    ex = next(e for e in split.train if e["gold"])  # its changed memories were all shown by the seed search
+    texts = [ex["gold"], "I am not sure.", '{"search": ["pottery"]}', '{"ops": []}']
     scored = score_completions(MLDScorer(HashingEmbedder()), texts, states=[ex["state"]] * 4,
                                targets=[ex["target"]] * 4, aliases=[ex["aliases"]] * 4)
     assert [round(s.reward, 6) for s in scored] == [1.0, 0.0, 0.0, 0.0]

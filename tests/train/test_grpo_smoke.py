@@ -1,4 +1,5 @@
-"""Two real GRPO steps of SmolLM2-135M on CPU (slow: converts the packaged GGUF once, ~1 min per step here)."""
+"""Two SFT warm-up steps then two real GRPO steps of SmolLM2-135M on CPU (slow: converts the packaged GGUF once,
+~1 min per GRPO step here)."""
 
 import csv
 import dataclasses
@@ -12,7 +13,7 @@ pytest.importorskip("trl")
 
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.llm.base import ChatModel
-from deltamem.train.config import load_train_config
+from deltamem.train.config import SFTSpec, load_train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,9 +38,14 @@ def test_two_grpo_steps(synth_dir: Path, tmp_path: Path) -> None:
 
     cfg = load_train_config(ROOT / "configs/train/cpu_smoke.toml")
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(synth_dir)),
-                              output=dataclasses.replace(cfg.output, dir=str(tmp_path / "run")))
+                              output=dataclasses.replace(cfg.output, dir=str(tmp_path / "run")),
+                              sft=SFTSpec(steps=2, batch_size=2, max_length=1024))
     summary = train(cfg, HashingEmbedder(), progress=False)
     assert summary["steps"] == 2
+    with open(tmp_path / "run" / "sft_metrics.csv", newline="") as f:
+        sft_rows = list(csv.DictReader(f))
+    assert [r["step"] for r in sft_rows] == ["1", "2"] and all(math.isfinite(float(r["loss"])) for r in sft_rows)
+    assert summary["sft"] == str(tmp_path / "run" / "sft")  # GRPO started from the merged warm-up
     assert math.isfinite(summary["train_loss"])
     with open(summary["csv"], newline="") as f:
         rows = list(csv.DictReader(f))
@@ -53,11 +59,13 @@ def test_two_grpo_steps(synth_dir: Path, tmp_path: Path) -> None:
     from deltamem.train.model import resolve_base
 
     base = load_file(str(Path(resolve_base("smollm2-135m")) / "model.safetensors"))
+    warm = load_file(str(Path(summary["sft"]) / "model.safetensors"))
     trained = load_file(str(Path(summary["final"]) / "model.safetensors"))
     key = next(k for k in base if k.endswith("layers.0.self_attn.q_proj.weight"))
-    assert not torch.equal(base[key], trained[key])  # LoRA merged into the saved weights: they moved
+    assert not torch.equal(base[key], warm[key])  # the warm-up's LoRA was merged...
+    assert not torch.equal(warm[key], trained[key])  # ...and GRPO moved the weights again
     other = next(k for k in base if k.endswith("layers.0.mlp.up_proj.weight"))
-    assert torch.equal(base[other], trained[other])  # ...and only where LoRA was attached
+    assert torch.equal(base[other], trained[other])  # only where LoRA was attached
 
     model = TransformersChatModel.from_path(summary["final"])
     assert isinstance(model, ChatModel)

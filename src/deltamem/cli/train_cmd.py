@@ -97,7 +97,8 @@ def register(app: typer.Typer) -> None:
     def train_eval(
         config: ConfigOpt = None,
         checkpoint: Annotated[list[Path] | None, typer.Option(
-            "--checkpoint", help="A trained checkpoint (repeatable); default: output.dir/final.")] = None,
+            "--checkpoint", help="A trained checkpoint (repeatable); default: output.dir/sft (if the run had a "
+            "warm-up) and output.dir/final.")] = None,
         no_base: Annotated[bool, typer.Option("--no-base", help="Skip the untrained base model.")] = False,
         data: DataOpt = None,
         output_dir: OutOpt = None,
@@ -111,6 +112,7 @@ def register(app: typer.Typer) -> None:
             from deltamem.core import ConfigError
             from deltamem.llm.hf_backend import TransformersChatModel
             from deltamem.train.evaluate import evaluate_model
+            from deltamem.train.sft import finished_sft
             from deltamem.train.trainer import FINAL, prepare
 
             cfg = _load(config, data, output_dir)
@@ -118,8 +120,13 @@ def register(app: typer.Typer) -> None:
             examples = prep.split.eval[:max_examples] if max_examples else prep.split.eval
             if not examples:
                 raise ConfigError("the held-out split is empty (raise data.eval_personas)")
-            paths = ([] if no_base else [("base", prep.model_path)]) + [
-                (str(p), str(p)) for p in (checkpoint or [Path(cfg.output.dir) / FINAL])]
+            if checkpoint:
+                trained = [(str(p), str(p)) for p in checkpoint]
+            else:  # the run's own checkpoints: the SFT warm-up (when there was one), then the GRPO result
+                warm = finished_sft(Path(cfg.output.dir))
+                trained = ([("sft", str(warm))] if warm is not None else []) + [
+                    ("grpo", str(Path(cfg.output.dir) / FINAL))]
+            paths = ([] if no_base else [("base", prep.model_path)]) + trained
             results = []
             for label, path in paths:
                 r = evaluate_model(TransformersChatModel.from_path(path), examples, prep.scorer,

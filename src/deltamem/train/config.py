@@ -1,6 +1,6 @@
 """The training run's settings: one frozen dataclass per TOML table, read and checked by :func:`load_train_config`.
 
-A config file (``configs/train/*.toml``) has the tables ``[model]``, ``[lora]``, ``[grpo]``, ``[data]``,
+A config file (``configs/train/*.toml``) has the tables ``[model]``, ``[lora]``, ``[grpo]``, ``[sft]``, ``[data]``,
 ``[reward]``, ``[agent]``, ``[output]`` and optionally ``[launch]`` (GPU scale-out); unknown keys are errors, so a
 typo never silently falls back to a default. Relative paths are resolved against the working directory (the repo
 root is where the scripts run).
@@ -68,6 +68,17 @@ class GRPOSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class SFTSpec:
+    """Optional supervised warm-up on the gold replies of the training split before GRPO (ours; see
+    :mod:`deltamem.train.sft`). ``steps = 0`` turns it off."""
+
+    steps: int = 0
+    learning_rate: float = 2e-4
+    batch_size: int = 4
+    max_length: int = 1536  # prompt + reply tokens; longer rows are truncated by TRL
+
+
+@dataclass(frozen=True, slots=True)
 class DataSpec:
     """Where the transitions are and which of them to train on.
 
@@ -129,6 +140,7 @@ class TrainConfig:
     model: ModelSpec = field(default_factory=ModelSpec)
     lora: LoraSpec = field(default_factory=LoraSpec)
     grpo: GRPOSpec = field(default_factory=GRPOSpec)
+    sft: SFTSpec = field(default_factory=SFTSpec)
     data: DataSpec = field(default_factory=DataSpec)
     reward: RewardSpec = field(default_factory=RewardSpec)
     agent: AgentSpec = field(default_factory=AgentSpec)
@@ -148,6 +160,8 @@ class TrainConfig:
             raise ConfigError("grpo: learning_rate and temperature must be > 0, beta >= 0, top_p in (0, 1]")
         if self.lora.enabled and (self.lora.r < 1 or not self.lora.target_modules):
             raise ConfigError("lora.r must be >= 1 and lora.target_modules non-empty")
+        if self.sft.steps < 0 or self.sft.batch_size < 1 or self.sft.learning_rate <= 0:
+            raise ConfigError("sft: steps must be >= 0, batch_size >= 1 and learning_rate > 0")
         if self.data.eval_personas < 0:
             raise ConfigError("data.eval_personas must be >= 0")
         if self.launch.num_processes < 1:
@@ -172,7 +186,8 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-_TABLES: dict[str, type[Any]] = {"model": ModelSpec, "lora": LoraSpec, "grpo": GRPOSpec, "data": DataSpec,
+_TABLES: dict[str, type[Any]] = {"model": ModelSpec, "lora": LoraSpec, "grpo": GRPOSpec, "sft": SFTSpec,
+                                 "data": DataSpec,
                                  "reward": RewardSpec, "agent": AgentSpec, "output": OutputSpec,
                                  "launch": LaunchSpec}
 

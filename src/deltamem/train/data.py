@@ -7,6 +7,7 @@ assigns them; the alias map travels with the example so the reward can map the c
 
 Columns (TRL passes every non-prompt column to the reward function): ``prompt`` (chat messages), ``state`` and
 ``target`` (JSON records ``{"id", "text", "keywords"}`` of S_t and S*_{t+1}), ``aliases`` (JSON ``{alias: id}``),
+``gold`` (the labelled ops as the agent's reply, for the SFT warm-up; empty when the prompt cannot express them),
 ``id``, ``persona_id``.
 """
 
@@ -30,6 +31,7 @@ from deltamem.synth.jsonio import read_jsonl
 from deltamem.synth.records import day
 from deltamem.synth.validate import transition_problems
 from deltamem.train.config import AgentSpec, DataSpec
+from deltamem.train.sft import gold_reply
 
 _NS = "train"
 
@@ -102,11 +104,12 @@ def build_example(row: Mapping[str, Any], embedder: Embedder, agent: AgentSpec) 
     session = session_of(row)
     shown = MemorySearch(store, embedder, _NS).seed(session, k=agent.seed_k, limit=agent.max_seed_memories)
     related = [(f"m{i}", e) for i, e in enumerate(shown, 1)]  # the agent loop's alias order
+    aliases = {a: e.id for a, e in related}
     return {
         "id": str(row["id"]), "persona_id": str(row.get("persona_id", "")),
         "prompt": agent_messages(session, related),
         "state": json.dumps(_records(row["state"])), "target": json.dumps(_records(row["next_state"])),
-        "aliases": json.dumps({a: e.id for a, e in related}),
+        "aliases": json.dumps(aliases), "gold": gold_reply(row["ops"], aliases) or "",
     }
 
 

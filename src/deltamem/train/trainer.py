@@ -24,6 +24,7 @@ from deltamem.train.data import Split, build_split, load_transitions
 from deltamem.train.metrics import MetricsCSV, metrics_row, plot_reward_curve
 from deltamem.train.model import load_tokenizer, prompt_token_counter, resolve_base
 from deltamem.train.reward import make_agent_reward
+from deltamem.train.sft import sft_warmup
 
 CSV_NAME, PNG_NAME, FINAL = "metrics.csv", "reward_curve.png", "final"
 
@@ -123,11 +124,15 @@ def train(cfg: TrainConfig, embedder: Embedder, *, resume: bool = False, cache_d
     use_cpu = not torch.cuda.is_available()
     if use_cpu and cfg.model.cpu_threads:
         torch.set_num_threads(cfg.model.cpu_threads)
+    policy = prep.model_path
+    if cfg.sft.steps:
+        policy = str(sft_warmup(cfg, policy, prep.tokenizer, prep.split.train, out, use_cpu=use_cpu,
+                                progress=progress))
     args = grpo_args(cfg, output_dir=str(out), use_cpu=use_cpu)
     args.disable_tqdm = not progress
     columns = ("prompt", "state", "target", "aliases", "id")
     dataset = Dataset.from_list([{k: ex[k] for k in columns} for ex in prep.split.train])
-    trainer = GRPOTrainer(model=prep.model_path, reward_funcs=[make_agent_reward(prep.scorer)], args=args,  # type: ignore[list-item]
+    trainer = GRPOTrainer(model=policy, reward_funcs=[make_agent_reward(prep.scorer)], args=args,  # type: ignore[list-item]
                           train_dataset=dataset, processing_class=prep.tokenizer, peft_config=peft_config(cfg),
                           callbacks=[_Log()])
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -138,7 +143,8 @@ def train(cfg: TrainConfig, embedder: Embedder, *, resume: bool = False, cache_d
                                                           f"({cfg.model.base}, G={cfg.grpo.num_generations})")
     return {"steps": int(trainer.state.global_step), "train_loss": float(result.training_loss),
             "train_examples": len(prep.split.train), "eval_examples": len(prep.split.eval),
-            "dropped": prep.split.dropped, "csv": str(log.path), "png": str(out / PNG_NAME), "final": str(final),
+            "dropped": prep.split.dropped, "sft": policy if cfg.sft.steps else None, "csv": str(log.path),
+            "png": str(out / PNG_NAME), "final": str(final),
             "seconds": round(time.perf_counter() - started, 1)}
 
 
