@@ -10,7 +10,7 @@ from deltamem.core import AgentOutputError
 
 pytestmark = pytest.mark.slow
 
-SUITE = Path(__file__).parents[1] / "scenarios" / "scenarios.json"
+SUITE = Path(__file__).parents[2] / "src" / "deltamem" / "eval" / "data" / "scenarios.json"
 
 
 @pytest.fixture(scope="module")

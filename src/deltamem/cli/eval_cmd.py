@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_(
-        bench: Annotated[str, typer.Argument(help="locomo | halumem | personamem | longmemeval")],
+        bench: Annotated[str, typer.Argument(help="locomo | halumem | personamem | longmemeval | scenarios (the "
+                                             "update-scenario suite; --llm may list several models to compare)")],
         out: Annotated[Path, typer.Option("--out", help="Output folder (checkpoints, cache, results, report).")],
         systems: Annotated[str, typer.Option(help="Comma-separated: deltamem, mem0, full, rag.")] = "deltamem,full,rag",
         conversations: Annotated[str | None, typer.Option(
@@ -47,11 +48,18 @@ def register(app: typer.Typer) -> None:
         no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
-        """Evaluate memory systems: `deltamem eval locomo --systems deltamem,full,rag --sessions 6 --out DIR`."""
+        """Evaluate memory systems: `deltamem eval locomo --systems deltamem,full,rag --sessions 6 --out DIR`.
+
+        Compare agent LLMs on the update scenarios: `deltamem eval scenarios --llm base=hf:A,trained=hf:B --out DIR`.
+        """
         def body() -> None:
             from deltamem.eval.harness import EvalSpec, evaluate, parse_list, systems_arg
             from deltamem.eval.judging import BENCHMARKS
 
+            if bench == "scenarios":
+                _scenarios(llm or OPTS.llm or "local", suite=data, out=out, embedder=embedder or OPTS.embedder
+                           or "minilm", quiet=no_progress or json_out, json_out=json_out or OPTS.json)
+                return
             if bench not in BENCHMARKS:
                 raise ValueError(f"unknown benchmark {bench!r}; choose from {', '.join(BENCHMARKS)}")
             spec = EvalSpec(
@@ -81,6 +89,39 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(1)
 
         run_safely(body)
+
+
+def _scenarios(llm: str, *, suite: Path | None, out: Path, embedder: str, quiet: bool, json_out: bool) -> None:
+    """``deltamem eval scenarios``: every model of ``llm`` (``label=spec,...``) on the update-scenario suite."""
+    import sys
+
+    from deltamem.config import EmbedderConfig
+    from deltamem.eval.harness import default_model_factory
+    from deltamem.eval.scenario_compare import compare_on_scenarios, parse_model_list
+    from deltamem.registry import build_embedder
+    from deltamem.reward import MLDScorer
+
+    models = [(label, default_model_factory(spec)) for label, spec in parse_model_list(llm)]
+    emb = build_embedder(EmbedderConfig(provider=embedder))  # type: ignore[arg-type]
+
+    def show(label: str, r: object) -> None:
+        if not quiet:
+            render.err_console.print(f"{label}: {r.name} ({r.kind}) reward {r.reward:.3f}"  # type: ignore[attr-defined]
+                                     f"{'' if r.parsed else ' unusable'}", markup=False)  # type: ignore[attr-defined]
+
+    command = " ".join(shlex.quote(a) for a in ["deltamem", "eval", "scenarios", "--llm", llm, "--out", str(out)]
+                       + (["--data", str(suite)] if suite else []) + ["--embedder", embedder])
+    report = compare_on_scenarios(models, embedder=emb, scorer=MLDScorer(emb), suite=suite, out_dir=out,
+                                  command=command, on_result=show)
+    rows = [{k: m[k] for k in ("label", "mean_reward", "json_valid_rate", "mean_reward_by_kind")}
+            for m in report["models"]]
+    if json_out:
+        render.print_json({"out": str(out), "models": rows})
+        return
+    for m in rows:
+        print(f"{m['label']}: mean MLD reward {m['mean_reward']:.3f}, usable JSON {m['json_valid_rate']:.0%}",
+              file=sys.stdout)
+    render.console.print(f"results in {out}/ (scenarios.json, scenarios.md, scenarios.png)")
 
 
 def _command(spec: EvalSpec, lenient_judge: bool) -> str:
