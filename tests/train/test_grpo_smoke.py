@@ -46,6 +46,7 @@ def test_two_grpo_steps(synth_dir: Path, tmp_path: Path) -> None:
         sft_rows = list(csv.DictReader(f))
     assert [r["step"] for r in sft_rows] == ["1", "2"] and all(math.isfinite(float(r["loss"])) for r in sft_rows)
     assert summary["sft"] == str(tmp_path / "run" / "sft")  # GRPO started from the merged warm-up
+    assert (tmp_path / "run" / "sft-adapter" / "adapter_model.safetensors").is_file()  # and the adapters alone
     assert math.isfinite(summary["train_loss"])
     with open(summary["csv"], newline="") as f:
         rows = list(csv.DictReader(f))

@@ -61,7 +61,8 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
                out: Path, *, use_cpu: bool, progress: bool = True) -> Path:
     """Run the ``[sft]`` warm-up on the training split; return the merged checkpoint (``out/sft``).
 
-    Completed warm-ups are reused (resume). Writes ``sft_metrics.csv`` (step, loss, seconds).
+    Completed warm-ups are reused (resume). Writes ``sft_metrics.csv`` (step, loss, seconds) and, with LoRA, the
+    adapters alone in ``out/sft-adapter``.
     """
     done = finished_sft(out)
     if done is not None:
@@ -98,6 +99,8 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
                          processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[_Log()])
     trainer.train()
     dest = out / SFT_DIR
+    if hasattr(trainer.model, "peft_config"):  # the adapters alone too: megabytes, easy to move between machines
+        trainer.model.save_pretrained(str(out / f"{SFT_DIR}-adapter"))
     save_final(trainer, tokenizer, dest)
     with log_path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["step", "loss", "seconds"])
