@@ -171,3 +171,18 @@ def test_an_op_copying_the_prompts_example_is_refused() -> None:
                                   "keywords": ["Braga"]}]}, STATE, next_id=4, when=WHEN, origin=ORIGIN,
                         example_texts=examples)
     assert info.value.reason == "op_copies_example"
+
+
+def test_dialogue_copying_the_prompt_example_is_refused() -> None:
+    from deltamem.synth.prompting import example_texts
+
+    examples = example_texts("dialogue")
+    assert any("head nurse in Braga" in t for t in examples)
+    leaked = _turns("Hey! Quick one: I start as head nurse in Braga on Monday, any tips for the first week?",
+                    "Congratulations! Here are a few tips...", "Also our dog Bolo ran off.", "Oh no.")
+    with pytest.raises(Rejection) as info:
+        check_dialogue(leaked, _labelled(), min_turns=4, max_turns=10, example_texts=examples)
+    assert info.value.reason == "dialogue_copies_example"
+    own = _turns("I start as head nurse in Braga next week!", "Congratulations! Here are a few tips...",
+                 "Sadly our dogs ran off.", "Oh no.")  # the assistant may sound like the example; the user may not
+    assert len(check_dialogue(own, _labelled(), min_turns=4, max_turns=10, example_texts=examples)) == 4

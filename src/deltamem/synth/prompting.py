@@ -30,9 +30,10 @@ def _messages(user: str) -> Messages:
 
 
 def example_texts(template: str) -> tuple[str, ...]:
-    """The memory texts of the JSON example shown in a prompt (the last ``{...}`` line of the template).
+    """The texts of the JSON example shown in a prompt (the last ``{...}`` line of the template): its ops' memory
+    texts, or its dialogue turns.
 
-    A small model sometimes copies them as if they were facts about the persona; the ops check refuses them.
+    A small model sometimes copies them as if they were about the persona; the ops and dialogue checks refuse them.
     """
     for raw in reversed(load(template).splitlines()):
         if raw.startswith("{"):
@@ -40,7 +41,8 @@ def example_texts(template: str) -> tuple[str, ...]:
                 data = json.loads(raw)
             except json.JSONDecodeError:
                 return ()
-            return tuple(str(o["text"]) for o in data.get("ops", []) if isinstance(o, dict) and o.get("text"))
+            items = [*data.get("ops", []), *data.get("turns", [])]
+            return tuple(str(o["text"]) for o in items if isinstance(o, dict) and o.get("text"))
     return ()
 
 

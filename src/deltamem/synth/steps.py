@@ -154,7 +154,8 @@ def make_dialogue(model: ChatModel, persona: Persona, *, key: str, event: Mappin
     lo, hi = config.turns
 
     def check(data: Mapping[str, Any]) -> list[tuple[str, str]]:
-        return check_dialogue(data, ops, min_turns=lo, max_turns=hi, keyword_coverage=config.keyword_coverage)
+        return check_dialogue(data, ops, min_turns=lo, max_turns=hi, keyword_coverage=config.keyword_coverage,
+                              example_texts=example_texts("dialogue"))
 
     tally = Tally.resumed(prior)
     messages = dialogue_messages(persona, state=state, ops=ops, date=str(event["date"]), event=str(event["summary"]),

@@ -6,6 +6,7 @@ for the model, which is shown to it when the item is regenerated.
 
 from __future__ import annotations
 
+import difflib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -161,12 +162,13 @@ def _labelled_op(i: int, item: object, state: MemoryState, *, next_id: int, when
 
 
 def check_dialogue(data: Mapping[str, Any], ops: Sequence[LabelledOp], *, min_turns: int, max_turns: int,
-                   keyword_coverage: float = 1.0) -> list[tuple[str, str]]:
+                   keyword_coverage: float = 1.0, example_texts: Sequence[str] = ()) -> list[tuple[str, str]]:
     """Turn a model reply ``{"turns": [...]}`` into ``(speaker, text)`` turns that express ``ops``.
 
     Rule: for every ADD / UPDATE, at least ``keyword_coverage`` of its keywords (all, by default) occur in the
     dialogue or are lexically paraphrased (:mod:`deltamem.synth.keywords`); for every DELETE at least one of its
-    keywords does (the dialogue must at least refer to the retracted fact).
+    keywords does (the dialogue must at least refer to the retracted fact). A user turn that (nearly) repeats one of
+    the prompt's ``example_texts`` is refused (``dialogue_copies_example``).
     """
     items = data.get("turns", data.get("dialogue"))
     if not isinstance(items, list):
@@ -187,10 +189,19 @@ def check_dialogue(data: Mapping[str, Any], ops: Sequence[LabelledOp], *, min_tu
         raise Rejection("dialogue_length", f"write {min_turns}-{max_turns} turns, not {len(turns)}")
     if "user" not in {s for s, _ in turns}:
         raise Rejection("dialogue_speakers", "the user must speak")
+    for i, (speaker, text) in enumerate(turns, 1):  # the user's words carry the facts; the example's are not theirs
+        if speaker == "user" and any(_near_copy(text, ex) for ex in example_texts):
+            raise Rejection("dialogue_copies_example", f"turn {i} repeats the example; write this person's own words")
     problems = dialogue_problems([t for _, t in turns], ops, keyword_coverage=keyword_coverage)
     if problems:
         raise Rejection("dialogue_missing_keywords", "the dialogue must mention these changes: " + "; ".join(problems))
     return turns
+
+
+def _near_copy(text: str, example: str, *, ratio: float = 0.8) -> bool:
+    """True when ``text`` is the example with small edits ("Hey!" for "Hi!"), compared on normalised text."""
+    a, b = normalise_text(text), normalise_text(example)
+    return bool(b) and (b in a or difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= ratio)
 
 
 def dialogue_problems(texts: Sequence[str], ops: Sequence[LabelledOp] | Sequence[Mapping[str, Any]], *,
