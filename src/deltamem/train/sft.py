@@ -99,8 +99,9 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
                          processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[_Log()])
     trainer.train()
     dest = out / SFT_DIR
-    if hasattr(trainer.model, "peft_config"):  # the adapters alone too: megabytes, easy to move between machines
-        trainer.model.save_pretrained(str(out / f"{SFT_DIR}-adapter"))
+    policy: Any = trainer.model
+    if hasattr(policy, "peft_config"):  # the adapters alone too: megabytes, easy to move between machines
+        policy.save_pretrained(str(out / f"{SFT_DIR}-adapter"))
     save_final(trainer, tokenizer, dest)
     with log_path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=["step", "loss", "seconds"])
