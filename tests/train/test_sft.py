@@ -40,3 +40,23 @@ def test_sft_rows_are_prompt_completion_pairs_of_expressible_examples(synth_dir:
     first = pairs[0]
     assert first["prompt"] == with_gold[0]["prompt"]
     assert first["completion"] == [{"role": "assistant", "content": with_gold[0]["gold"]}]
+
+
+def test_a_warm_up_made_with_other_settings_is_never_reused(tmp_path: Path) -> None:
+    import pytest
+
+    from deltamem.core import ConfigError
+    from deltamem.train.config import train_config_from_dict
+    from deltamem.train.sft import finished_sft, sft_warmup
+
+    cfg = train_config_from_dict({"sft": {"steps": 4}})
+    done = tmp_path / "sft"
+    done.mkdir()
+    settings = {"base": "/m/base", "steps": 4, "learning_rate": 2e-4, "batch_size": 4, "max_length": 1536}
+    (done / "deltamem-sft.json").write_text(json.dumps({"settings": settings}))
+    assert finished_sft(tmp_path) == done
+    assert sft_warmup(cfg, "/m/base", None, [], tmp_path, use_cpu=True) == done  # same settings: reused
+    with pytest.raises(ConfigError, match="other settings"):
+        sft_warmup(cfg, "/m/other-base", None, [], tmp_path, use_cpu=True)
+    with pytest.raises(ConfigError, match="other settings"):
+        sft_warmup(train_config_from_dict({"sft": {"steps": 8}}), "/m/base", None, [], tmp_path, use_cpu=True)

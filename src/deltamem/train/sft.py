@@ -61,11 +61,18 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
                out: Path, *, use_cpu: bool, progress: bool = True) -> Path:
     """Run the ``[sft]`` warm-up on the training split; return the merged checkpoint (``out/sft``).
 
-    Completed warm-ups are reused (resume). Writes ``sft_metrics.csv`` (step, loss, seconds) and, with LoRA, the
+    A completed warm-up made with the same settings is reused (resume); one made with others is a
+    :class:`ConfigError`. Writes ``sft_metrics.csv`` (step, loss, seconds) and, with LoRA, the
     adapters alone in ``out/sft-adapter``.
     """
+    settings = {"base": model_path, **{k: getattr(cfg.sft, k) for k in ("steps", "learning_rate", "batch_size",
+                                                                         "max_length")}}
     done = finished_sft(out)
     if done is not None:
+        recorded = json.loads((done / _DONE).read_text(encoding="utf-8")).get("settings")
+        if recorded != settings:  # never continue from a warm-up made for another config
+            raise ConfigError(f"{done} holds a warm-up made with other settings ({recorded}); remove it or choose "
+                              "another output.dir")
         return done
     from datasets import Dataset
     from transformers import TrainerCallback
@@ -107,6 +114,6 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
         writer = csv.DictWriter(fh, fieldnames=["step", "loss", "seconds"])
         writer.writeheader()
         writer.writerows(history)
-    (dest / _DONE).write_text(json.dumps({"steps": s.steps, "examples": len(rows), "base": model_path,
+    (dest / _DONE).write_text(json.dumps({"settings": settings, "examples": len(rows),
                                           "final_loss": history[-1]["loss"] if history else None}) + "\n")
     return dest
