@@ -192,9 +192,11 @@ class MLDScorer:
         pred_keys = [k for _, k in prep.pred]
         target_keys = [k for _, k, _ in prep.target]
         vectors = self._lookup(pred_keys + target_keys)
-        p_vec = np.stack(vectors[:n_p])
-        g_vec = np.stack(vectors[n_p:])
-        cos: Matrix = np.clip(p_vec @ g_vec.T, 0.0, 1.0).astype(np.float64)
+        # float64 before the product: a float32 GEMM rounds each cell differently depending on where it sits in
+        # the matrix, so merely reordering the memories would move the reward by ~1e-8.
+        p_vec = np.stack(vectors[:n_p]).astype(np.float64)
+        g_vec = np.stack(vectors[n_p:]).astype(np.float64)
+        cos: Matrix = np.clip(p_vec @ g_vec.T, 0.0, 1.0)
         kappa = self._kappa(pred_keys, [kw for _, _, kw in prep.target])
         credit = _credit(cos, kappa, cfg)
         rows, cols = linear_sum_assignment(credit if cfg.match_on == "credit" else cos, maximize=True)
