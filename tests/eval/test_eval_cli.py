@@ -159,3 +159,26 @@ def test_resume_refuses_other_settings(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="other settings"):
         evaluate(_spec(tmp_path / "r", "locomo", "locomo_mini.json", k=3), model_factory=lambda _: FakeEvalModel(),
                  embedder=emb)
+
+
+def test_context_window_defaults_to_what_mem0_needs(tmp_path: Path) -> None:
+    from deltamem.cli.eval_cmd import _command
+    from deltamem.core.errors import ConfigError
+    from deltamem.eval.harness import context_size_for
+
+    base = _spec(tmp_path / "w", "locomo", "locomo_mini.json")
+    assert context_size_for(base) == 8192
+    # mem0's extraction prompt alone is ~8k tokens: an 8k window cuts its reply and breaks its JSON.
+    assert context_size_for(EvalSpec(**{**_fields(base), "systems": ("mem0", "rag")})) == 16384
+    assert context_size_for(EvalSpec(**{**_fields(base), "context_size": 4096})) == 4096
+    assert "--context-size 4096" in _command(EvalSpec(**{**_fields(base), "context_size": 4096}), False)
+    assert "--context-size" not in _command(base, False)
+    with pytest.raises(ConfigError, match="at least 512"):
+        evaluate(EvalSpec(**{**_fields(base), "context_size": 100}), model_factory=lambda _: FakeEvalModel(),
+                 embedder=HashingEmbedder())
+    done = evaluate(base, model_factory=lambda _: FakeEvalModel(), embedder=HashingEmbedder())
+    assert done.results["meta"]["context_size"] == 8192
+
+
+def _fields(spec: EvalSpec) -> dict[str, Any]:
+    return {f: getattr(spec, f) for f in spec.__dataclass_fields__}

@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
         embedder: Annotated[str | None, typer.Option(
             help="minilm | openai | hashing (default: the global --embedder, else minilm).")] = None,
         full_context_tokens: Annotated[int, typer.Option(help="Token budget of the full-context system.")] = 6000,
+        context_size: Annotated[int | None, typer.Option(
+            help="KV window of local models in tokens (default 16384 with mem0, else 8192).")] = None,
         lenient_judge: Annotated[bool, typer.Option(
             "--lenient-judge", help="HaluMem: accept judge JSON without a ```json fence (official: fence needed).")]
         = False,
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
                 answer_llm=answer_llm, judge_llm=judge_llm, embedder=embedder or OPTS.embedder or "minilm",
                 conversations=parse_list(conversations), sessions=sessions, questions=questions, k=k,
                 concurrency=concurrency, strict_judge=not lenient_judge, full_context_tokens=full_context_tokens,
-                progress=not (no_progress or json_out),
+                context_size=context_size, progress=not (no_progress or json_out),
             )
             spec = replace(spec, command=_command(spec, lenient_judge))
             outcome = evaluate(spec)
@@ -136,6 +138,8 @@ def _command(spec: EvalSpec, lenient_judge: bool) -> str:
             args += [flag, str(value)]
     if spec.full_context_tokens != 6000:
         args += ["--full-context-tokens", str(spec.full_context_tokens)]
+    if spec.context_size is not None:
+        args += ["--context-size", str(spec.context_size)]
     if lenient_judge:
         args.append("--lenient-judge")
     return " ".join(shlex.quote(a) for a in args)

@@ -6,6 +6,7 @@ Every model is wrapped the same way: ``backend → gate (N concurrent calls remo
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Sequence
@@ -51,6 +52,7 @@ class EvalSpec:
     concurrency: int = 1
     strict_judge: bool = True
     full_context_tokens: int = 6000
+    context_size: int | None = None  # local models' KV window; None: 16384 with mem0 (its ~8k prompt), else 8192
     chunk: int = 20
     progress: bool = True
     command: str = ""
@@ -71,8 +73,11 @@ class EvalOutcome:
 ModelFactory = Callable[[str], ChatModel]
 
 
-def default_model_factory(spec: str) -> ChatModel:
-    """``fake`` (rule-based, no model) or an LLM spec as in :func:`deltamem.registry.parse_llm_spec`."""
+def default_model_factory(spec: str, *, context_size: int = 8192) -> ChatModel:
+    """``fake`` (rule-based, no model) or an LLM spec as in :func:`deltamem.registry.parse_llm_spec`.
+
+    ``context_size`` is the KV window of a ``local`` model (prompt + reply must fit).
+    """
     if spec == "fake":
         from deltamem.eval.fake import FakeEvalModel
 
@@ -81,7 +86,7 @@ def default_model_factory(spec: str) -> ChatModel:
     from deltamem.registry import build_chat_model, parse_llm_spec
 
     fields = {k: v for k, v in parse_llm_spec(spec).items() if v is not None}
-    model = build_chat_model(LLMConfig(**fields))  # type: ignore[arg-type]
+    model = build_chat_model(LLMConfig(**fields, context_size=context_size))  # type: ignore[arg-type]
     if model is None:
         raise ConfigError("the evaluation needs an LLM; 'none' is not possible here")
     return model
@@ -151,7 +156,14 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> None:
     path.write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
 
 
-def evaluate(spec: EvalSpec, *, model_factory: ModelFactory = default_model_factory,
+def context_size_for(spec: EvalSpec) -> int:
+    """The local models' window: as given, else 16384 when mem0 runs (its prompt alone is ~8k tokens), else 8192."""
+    if spec.context_size is not None:
+        return spec.context_size
+    return 16384 if "mem0" in spec.systems else 8192
+
+
+def evaluate(spec: EvalSpec, *, model_factory: ModelFactory | None = None,
              embedder: Embedder | None = None) -> EvalOutcome:
     """Run (or resume) one evaluation and write results.json, report.md and the plots into ``spec.out``."""
     if spec.bench not in BENCHMARKS:
@@ -161,6 +173,11 @@ def evaluate(spec: EvalSpec, *, model_factory: ModelFactory = default_model_fact
         raise ConfigError(f"unknown system(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(SYSTEMS)}")
     if spec.k < 1 or spec.concurrency < 1:
         raise ConfigError("--k and --concurrency must be at least 1")
+    window = context_size_for(spec)
+    if window < 512:
+        raise ConfigError(f"--context-size must be at least 512 tokens, got {window}")
+    if model_factory is None:
+        model_factory = functools.partial(default_model_factory, context_size=window)
     data = resolve_data(spec.bench, spec.data)
     plans = build_plan(spec.bench, data, conversations=spec.conversations or None, sessions=spec.sessions,
                        questions=spec.questions, chunk=spec.chunk)
@@ -175,7 +192,8 @@ def evaluate(spec: EvalSpec, *, model_factory: ModelFactory = default_model_fact
     answer_spec, judge_spec = spec.answer_llm or spec.llm, spec.judge_llm or spec.llm
     meta = {**{k: v for k, v in asdict(spec).items() if k not in ("out", "stop_after", "progress", "extra")},
             "data": str(data), "answer_llm": answer_spec, "judge_llm": judge_spec, "embedder": embedder.name,
-            "conversations": [p.id for p in plans], "systems": list(spec.systems), **spec.extra}
+            "conversations": [p.id for p in plans], "systems": list(spec.systems), "context_size": window,
+            **spec.extra}
     _check_resume(spec.out / _RUN, meta)
     models = _Models(spec.out / "llm_cache", spec.concurrency, model_factory)
     systems = {name: build_system(name, llm=MeteredChatModel(models.get(spec.llm)), embedder=embedder,
