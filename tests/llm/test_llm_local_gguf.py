@@ -194,3 +194,39 @@ def test_corrupt_model_file_is_rebuilt_and_loads(tmp_path: Path) -> None:
         assert model.chat(USER, max_tokens=4).usage.completion_tokens > 0
     with pytest.raises(LLMError, match="closed"):
         model.chat(USER)
+
+
+class _RecordingServer:
+    """Stands in for xllamacpp.Server after loading: records each request, answers with a fixed completion."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, object]] = []
+
+    def handle_chat_completions(self, request: dict[str, object]) -> dict[str, object]:
+        self.requests.append(request)
+        return {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("sampling", "expected"), [(None, {"dry_multiplier": 0.8}), ({}, {}),
+                                                     ({"repeat_penalty": 1.1}, {"repeat_penalty": 1.1})])
+def test_sampling_settings_go_into_every_request(sampling: dict[str, float] | None,
+                                                 expected: dict[str, float]) -> None:
+    from deltamem.llm.local_gguf import LocalGGUFChatModel
+
+    with LocalGGUFChatModel(_smollm2(), context_size=512, sampling=sampling) as model:
+        server = _RecordingServer()
+        model._server = server
+        model.chat([{"role": "user", "content": "hi"}], max_tokens=4, temperature=0.0)
+    sent = server.requests[0]
+    for key in ("dry_multiplier", "repeat_penalty"):
+        assert sent.get(key) == expected.get(key)
+    assert sent["max_tokens"] == 4 and sent["temperature"] == 0.0
+
+
+def test_sampling_cannot_override_chat_arguments() -> None:
+    from deltamem.llm.local_gguf import LocalGGUFChatModel
+
+    with pytest.raises(ConfigError, match="must not set max_tokens"):
+        LocalGGUFChatModel(_smollm2(), context_size=512, sampling={"max_tokens": 9})

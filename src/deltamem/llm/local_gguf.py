@@ -10,6 +10,12 @@ earlier messages unchanged) to benefit.
 llama-server also listens on a loopback port. Nothing of ours uses that socket, so it is protected with a random API
 key that never leaves this object; :mod:`deltamem.llm.serve` is the way to expose a model over HTTP on purpose.
 
+Loops: greedy decoding makes the small packaged models repeat one op or sentence until ``max_tokens`` (seen on
+18-turn LoCoMo sessions: 30 copies of one UPDATE). :data:`DEFAULT_SAMPLING` turns on llama.cpp's DRY sampler, which
+penalises extending a sequence already in the context past 2 tokens but treats ``"``, ``:`` and newlines as
+breakers, so JSON punctuation and keys may repeat freely. On the 14 update scenarios it left the mean reward
+unchanged (0.653), while a plain ``repeat_penalty`` of 1.1 cut it to 0.562.
+
 Native tool calls: llama.cpp (``--jinja``) parses a reply into ``tool_calls`` only when the model writes its chat
 template's tool-call syntax. Qwen2.5-Coder-1.5B/0.5B answer tool prompts with a fenced JSON object instead
 (checked with llama.cpp b11549), so ``supports_tools`` is False by default and callers use the plain-text protocol.
@@ -30,6 +36,10 @@ from deltamem.core.errors import ConfigError, LLMError
 from deltamem.llm._request import build_request
 from deltamem.llm.base import ChatResponse, Message, ToolCall, Usage
 from deltamem.llm.model_files import DEFAULT_MODEL, MODELS, ensure_model
+
+#: llama.cpp sampler settings added to every request unless ``sampling`` says otherwise (see the module docstring).
+DEFAULT_SAMPLING: Mapping[str, Any] = {"dry_multiplier": 0.8}
+_CHAT_ARGUMENTS = frozenset({"messages", "max_tokens", "temperature", "stop", "seed", "tools", "response_format"})
 
 
 def default_threads() -> int:
@@ -54,6 +64,8 @@ class LocalGGUFChatModel:
         chat_template: a Jinja chat template overriding the one in the GGUF.
         cache_prompt: reuse cached KV state for a matching prompt prefix (llama.cpp keeps the slot's state and, in
             RAM, earlier prompts' states too). Off only to measure cold prefill; also settable per instance.
+        sampling: llama.cpp sampler fields merged into every request (``dry_multiplier``, ``repeat_penalty``,
+            ``top_k``, ...); default :data:`DEFAULT_SAMPLING`, ``{}`` for plain llama.cpp defaults.
 
     Raises:
         ConfigError: missing file, ``xllamacpp`` not installed, or a file llama.cpp cannot load.
@@ -61,7 +73,8 @@ class LocalGGUFChatModel:
 
     def __init__(self, model_path: str | Path, *, name: str | None = None, context_size: int = 8192,
                  threads: int | None = None, batch_size: int = 512, supports_tools: bool = False,
-                 chat_template: str | None = None, cache_prompt: bool = True) -> None:
+                 chat_template: str | None = None, cache_prompt: bool = True,
+                 sampling: Mapping[str, Any] | None = None) -> None:
         path = Path(model_path).expanduser()
         if not path.is_file():
             raise ConfigError(f"GGUF model file not found: {path}")
@@ -78,6 +91,10 @@ class LocalGGUFChatModel:
         self._name = name or f"local:{path.name}"
         self._supports_tools = supports_tools
         self.cache_prompt = cache_prompt
+        self.sampling = dict(DEFAULT_SAMPLING if sampling is None else sampling)
+        clash = _CHAT_ARGUMENTS & set(self.sampling)
+        if clash:
+            raise ConfigError(f"sampling must not set {', '.join(sorted(clash))}: pass those to chat()")
         n_threads = threads or default_threads()
         self.threads = n_threads
         params = xllamacpp.CommonParams()
@@ -145,6 +162,7 @@ class LocalGGUFChatModel:
         """
         request = build_request(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
                                 temperature=temperature, stop=stop, seed=seed)
+        request.update(self.sampling)
         request["cache_prompt"] = self.cache_prompt
         server = self._server
         if server is None:
