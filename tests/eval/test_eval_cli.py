@@ -182,3 +182,30 @@ def test_context_window_defaults_to_what_mem0_needs(tmp_path: Path) -> None:
 
 def _fields(spec: EvalSpec) -> dict[str, Any]:
     return {f: getattr(spec, f) for f in spec.__dataclass_fields__}
+
+
+def test_report_only_rebuilds_a_partial_run_without_models(tmp_path: Path) -> None:
+    emb = HashingEmbedder()
+    out = tmp_path / "partial"
+    with pytest.raises(RunInterrupted):
+        evaluate(_spec(out, "locomo", "locomo_mini.json", stop_after=4), model_factory=lambda _: FakeEvalModel(),
+                 embedder=emb)
+
+    def no_model(_: str) -> FakeEvalModel:
+        raise AssertionError("--report-only must not build a model")
+
+    partial = evaluate(_spec(out, "locomo", "locomo_mini.json", report_only=True), model_factory=no_model,
+                       embedder=emb)
+    assert not partial.results["meta"]["complete"]
+    assert "NO (rerun the command to resume)" in (out / "report.md").read_text(encoding="utf-8")
+    lines = (out / "checkpoints.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4  # nothing ran
+    from deltamem.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="holds no run"):
+        evaluate(_spec(tmp_path / "empty", "locomo", "locomo_mini.json", report_only=True),
+                 model_factory=no_model, embedder=emb)
+    code, text = _eval("locomo", "--systems", "deltamem,full,rag", "--data", str(FIX / "locomo_mini.json"),
+                       "--out", str(out), "--report-only")
+    assert code == 0, text
+    assert len((out / "checkpoints.jsonl").read_text(encoding="utf-8").splitlines()) == 4

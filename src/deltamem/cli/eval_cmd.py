@@ -47,6 +47,9 @@ def register(app: typer.Typer) -> None:
         lenient_judge: Annotated[bool, typer.Option(
             "--lenient-judge", help="HaluMem: accept judge JSON without a ```json fence (official: fence needed).")]
         = False,
+        report_only: Annotated[bool, typer.Option(
+            "--report-only", help="Only rebuild results.json, report.md and plots from what --out already holds "
+            "(e.g. a partial run); no model is loaded.")] = False,
         no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
@@ -71,7 +74,7 @@ def register(app: typer.Typer) -> None:
                 answer_llm=answer_llm, judge_llm=judge_llm, embedder=embedder or OPTS.embedder or "minilm",
                 conversations=parse_list(conversations), sessions=sessions, questions=questions, k=k,
                 concurrency=concurrency, strict_judge=not lenient_judge, full_context_tokens=full_context_tokens,
-                context_size=context_size, progress=not (no_progress or json_out),
+                context_size=context_size, report_only=report_only, progress=not (no_progress or json_out),
             )
             spec = replace(spec, command=_command(spec, lenient_judge))
             outcome = evaluate(spec)

@@ -58,6 +58,7 @@ class EvalSpec:
     command: str = ""
     stop_after: int | None = None
     plots: bool = True
+    report_only: bool = False  # rebuild results/report/plots from the checkpoints; run nothing
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -140,7 +141,7 @@ def _mem0(llm: ChatModel, embedder: Embedder) -> MemorySystem:
     return system
 
 
-def _check_resume(path: Path, meta: dict[str, Any]) -> None:
+def _check_resume(path: Path, meta: dict[str, Any], *, write: bool = True) -> None:
     """Refuse to resume into an --out folder made with other settings (results would mix)."""
     keys = ("bench", "data", "llm", "answer_llm", "judge_llm", "embedder", "k", "sessions", "questions",
             "conversations", "full_context_tokens", "chunk", "strict_judge")
@@ -153,7 +154,10 @@ def _check_resume(path: Path, meta: dict[str, Any]) -> None:
         if diff:
             raise ConfigError(f"{path.parent} holds a run with other settings ({', '.join(diff)}); "
                               "use another --out or delete the folder")
-    path.write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
+    elif not write:
+        raise ConfigError(f"{path.parent} holds no run to report on (no {path.name})")
+    if write:
+        path.write_text(json.dumps(meta, indent=1, default=str), encoding="utf-8")
 
 
 def context_size_for(spec: EvalSpec) -> int:
@@ -190,11 +194,14 @@ def evaluate(spec: EvalSpec, *, model_factory: ModelFactory | None = None,
         embedder = build_embedder(EmbedderConfig(provider=spec.embedder))  # type: ignore[arg-type]
     spec.out.mkdir(parents=True, exist_ok=True)
     answer_spec, judge_spec = spec.answer_llm or spec.llm, spec.judge_llm or spec.llm
-    meta = {**{k: v for k, v in asdict(spec).items() if k not in ("out", "stop_after", "progress", "extra")},
+    local_only = ("out", "stop_after", "progress", "extra", "report_only")  # how to run, not what was run
+    meta = {**{k: v for k, v in asdict(spec).items() if k not in local_only},
             "data": str(data), "answer_llm": answer_spec, "judge_llm": judge_spec, "embedder": embedder.name,
             "conversations": [p.id for p in plans], "systems": list(spec.systems), "context_size": window,
             **spec.extra}
-    _check_resume(spec.out / _RUN, meta)
+    _check_resume(spec.out / _RUN, meta, write=not spec.report_only)
+    if spec.report_only:
+        return _write_outputs(spec, plans, meta, [])
     models = _Models(spec.out / "llm_cache", spec.concurrency, model_factory)
     systems = {name: build_system(name, llm=MeteredChatModel(models.get(spec.llm)), embedder=embedder,
                                   full_context_tokens=spec.full_context_tokens) for name in spec.systems}
@@ -211,7 +218,12 @@ def evaluate(spec: EvalSpec, *, model_factory: ModelFactory | None = None,
             close = getattr(s, "close", None)
             if callable(close):
                 close()
-    results = build_results(plans, ckpt, list(spec.systems), meta)
+    return _write_outputs(spec, plans, meta, failures)
+
+
+def _write_outputs(spec: EvalSpec, plans: Sequence[Any], meta: dict[str, Any], failures: list[str]) -> EvalOutcome:
+    """results.json, report.md and the plots, from whatever the checkpoints hold (a partial run says so)."""
+    results = build_results(plans, Checkpoints(spec.out / _CHECKPOINTS), list(spec.systems), meta)
     write_results(spec.out, results)
     if spec.plots:
         from deltamem.eval.plots import write_plots
