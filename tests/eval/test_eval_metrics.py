@@ -11,7 +11,13 @@ import pytest
 
 from deltamem.eval.metrics import halumem as hm
 from deltamem.eval.metrics.judge import JudgeVerdict
-from deltamem.eval.metrics.locomo import LocomoItem, aggregate_locomo, parse_locomo_judge, score_locomo_item
+from deltamem.eval.metrics.locomo import (
+    LocomoItem,
+    aggregate_locomo,
+    is_abstention,
+    parse_locomo_judge,
+    score_locomo_item,
+)
 from deltamem.eval.metrics.longmemeval import LongMemEvalItem, aggregate_longmemeval, parse_yes_no
 from deltamem.eval.metrics.personamem import PersonaMemItem, aggregate_personamem, extract_option, is_correct
 from deltamem.eval.metrics.text import bleu1, token_f1
@@ -74,6 +80,36 @@ def test_locomo_judge_parser() -> None:
     assert parse_locomo_judge('Same date. {"label": "CORRECT"}').label == "CORRECT"
     assert parse_locomo_judge("It is INCORRECT").label == "WRONG"
     assert parse_locomo_judge("correct or wrong, hard to say").label is None
+    # A real 1.5B judge reply: the negated lower-case word is a WRONG verdict.
+    negated = 'I don\'t know\n\nIt is not a correct answer to the question "What is Caroline\'s identity?".'
+    assert parse_locomo_judge(negated).label == "WRONG"
+    assert parse_locomo_judge("The answer isn't correct.").label == "WRONG"
+    assert parse_locomo_judge("the answer is correct").label == "CORRECT"
+
+
+@pytest.mark.parametrize(("answer", "abstains"), [
+    ("I don't know", True), ("I do not know.", True), ("i dont know <final_answer>(d)", True),
+    ("Not mentioned in the context", True), ("Unknown", True), ("The context does not say.", True),
+    ("No information", True), ("7 May 2023", False), ("She knows pottery", False),
+    ("Unknown.", True), ("Unknown Pleasures by Joy Division", False),
+])
+def test_abstentions_are_recognised(answer: str, abstains: bool) -> None:
+    assert is_abstention(answer) is abstains
+
+
+def test_locomo_abstention_is_wrong_without_a_judge_call() -> None:
+    from deltamem.eval.judging import judge_answer
+    from deltamem.eval.loaders.common import Question
+
+    class Refuses:
+        name = "no-calls"
+
+        def chat(self, *a: object, **k: object) -> object:
+            raise AssertionError("the judge must not be called for an abstention")
+
+    q = Question(id="c:1", question="When did Caroline go to the support group?", answer="7 May 2023", category="2")
+    v = judge_answer("locomo", Refuses(), q, "I don't know")  # type: ignore[arg-type]
+    assert (v["label"], v["correct"], v["valid"], v["judge_raw"]) == ("WRONG", False, True, None)
 
 
 def test_halumem_extraction_update_qa_by_hand() -> None:

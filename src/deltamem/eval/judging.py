@@ -13,7 +13,7 @@ from deltamem.core.errors import ConfigError
 from deltamem.eval.loaders.common import Question
 from deltamem.eval.loaders.halumem import HaluMemSession
 from deltamem.eval.metrics import halumem as hm
-from deltamem.eval.metrics.locomo import locomo_judge_prompt, parse_locomo_judge
+from deltamem.eval.metrics.locomo import is_abstention, locomo_judge_prompt, parse_locomo_judge
 from deltamem.eval.metrics.longmemeval import judge_prompt as lme_prompt
 from deltamem.eval.metrics.longmemeval import parse_yes_no
 from deltamem.eval.metrics.personamem import extract_option, is_correct
@@ -46,6 +46,11 @@ def judge_answer(bench: Benchmark, judge: ChatModel | None, question: Question, 
     if judge is None:
         raise ConfigError(f"{bench} needs a judge model")
     if bench == "locomo":
+        if is_abstention(response):
+            # Every scored LoCoMo question has an answer, so declining is wrong; the 1.5B judge called
+            # "I don't know" CORRECT on real runs. No judge call: the verdict does not depend on a model.
+            return {**out, "label": "WRONG", "correct": False, "valid": True,
+                    "reason": "abstention: no answer given", "judge_raw": None}
         raw = _ask(judge, locomo_judge_prompt(question.question, question.answer, response), 160)
         v = parse_locomo_judge(raw)
         correct = v.label == "CORRECT"

@@ -30,6 +30,16 @@ __all__ = [
 ]
 
 _LABELS = ("CORRECT", "WRONG")
+_NEGATED_CORRECT = re.compile(r"\b(?:not|isn't|is\s+not|never)\s+(?:an?\s+|the\s+)?correct\b", re.IGNORECASE)
+# Replies that decline to answer. LoCoMo categories 1-4 always have a gold answer, so these are WRONG.
+_ABSTENTION = re.compile(r"^\W*(?:(?:i\s+(?:do\s+not|don't|dont)\s+know|not\s+(?:known|mentioned|stated)|"
+                         r"(?:the\s+)?(?:context|information)\s+does\s+not\s+(?:say|hold|mention|contain)|"
+                         r"no\s+(?:information|answer))\b|unknown\W*$)", re.IGNORECASE)
+
+
+def is_abstention(answer: str) -> bool:
+    """True for an answer that declines ("I don't know", "Not mentioned", ...) rather than answers."""
+    return bool(_ABSTENTION.match(answer.strip()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +103,9 @@ def parse_locomo_judge(reply: str) -> JudgeVerdict:
     upper = re.findall(r"\b(CORRECT|WRONG|INCORRECT)\b", reply)
     if upper:
         return JudgeVerdict(label=_label(upper[-1]), raw=reply, reason="label read from text")
-    lower = {_label(w) for w in re.findall(r"\b(correct|wrong|incorrect)\b", reply, flags=re.IGNORECASE)}
+    # "not a correct answer" is a WRONG verdict, not a CORRECT one.
+    text = _NEGATED_CORRECT.sub(" wrong ", reply)
+    lower = {_label(w) for w in re.findall(r"\b(correct|wrong|incorrect)\b", text, flags=re.IGNORECASE)}
     if len(lower) == 1:
         return JudgeVerdict(label=lower.pop(), raw=reply, reason="label read from text (case-insensitive)")
     why = "both labels in the reply" if lower else "no CORRECT/WRONG label in the reply"
