@@ -59,6 +59,16 @@ def test_deltamem_system_ingests_counts_ops_and_cost() -> None:
     system.close()
 
 
+def test_deltamem_system_counts_repaired_ops_apart_from_rejected_ones() -> None:
+    # Seen on LoCoMo: with nothing stored, the 1.5B agent writes "UPDATE m1 ..." and repeats itself.
+    reply = json.dumps({"ops": [{"op": "UPDATE", "id": "m1", "text": "Ada adopted a cat named Pip."},
+                                {"op": "ADD", "text": "Ada adopted a cat named Pip."}]})
+    system = DeltamemSystem(ScriptedChatModel([reply]), HashingEmbedder())
+    report = system.ingest("c1", S1)
+    assert report.ops == {"ADD": 1, "REPAIRED": 1, "REJECTED": 1}
+    assert [m.text for m in system.memories("c1")] == ["Ada adopted a cat named Pip."]
+
+
 def test_deltamem_system_reports_agent_output_error_and_keeps_memory() -> None:
     llm = ScriptedChatModel([_ops_reply("Ada adopted a cat named Pip."), "no json here", "still none"])
     system = DeltamemSystem(llm, HashingEmbedder(), store="sqlite")

@@ -18,6 +18,9 @@ from deltamem.core import Add, Delete, InvalidOperation, Noop, Operation, Update
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _DECODER = json.JSONDecoder()
 
+#: The end of the reason recorded for an UPDATE of an unknown id that was repaired into an ADD (not a rejection).
+KEPT_AS_ADD = "kept as ADD"
+
 
 class ParseError(ValueError):
     """The reply cannot be used; the message says why in words a model can act on."""
@@ -143,7 +146,7 @@ def parse_ops(items: list[Any], aliases: Mapping[str, str], *,
                     raise ParseError(f"op #{i} uses id {alias or '(missing)'!r}, which is not a shown memory "
                                      f"(shown: {shown})")
                 if kind == "UPDATE" and isinstance(item.get("text"), str) and item["text"].strip():
-                    dropped.append((dict(raw), f"UPDATE of unknown id {alias!r} kept as ADD"))
+                    dropped.append((dict(raw), f"UPDATE of unknown id {alias!r} {KEPT_AS_ADD}"))
                     item = {"op": "ADD", "text": item["text"]}
                 else:
                     dropped.append((dict(raw), f"DELETE of unknown id {alias!r} dropped"))

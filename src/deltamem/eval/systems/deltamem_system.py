@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from deltamem.agent.parse import KEPT_AS_ADD
 from deltamem.api import Memory
 from deltamem.core.errors import AgentOutputError, ConfigError
 from deltamem.embed.base import Embedder
@@ -81,8 +82,14 @@ class DeltamemSystem:
                 else:
                     if result.change_set is not None:
                         ops.update(c.kind for c in result.change_set.changes)
-                    if result.agent is not None and result.agent.rejected:
-                        ops["REJECTED"] += len(result.agent.rejected)
+                    if result.agent is not None:
+                        # An UPDATE of an id never shown is repaired into an ADD (counted with the ADDs if it
+                        # passed the guards); only the rest were really refused.
+                        repaired = sum(r.reason.endswith(KEPT_AS_ADD) for r in result.agent.rejected)
+                        if repaired:
+                            ops["REPAIRED"] += repaired
+                        if len(result.agent.rejected) > repaired:
+                            ops["REJECTED"] += len(result.agent.rejected) - repaired
         cost = Cost(llm_calls=usage.calls, prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
                     seconds=time.perf_counter() - start, errors=int(error is not None))
