@@ -184,7 +184,7 @@ def _fields(spec: EvalSpec) -> dict[str, Any]:
     return {f: getattr(spec, f) for f in spec.__dataclass_fields__}
 
 
-def test_report_only_rebuilds_a_partial_run_without_models(tmp_path: Path) -> None:
+def test_report_only_rebuilds_a_partial_run_without_an_llm(tmp_path: Path) -> None:
     emb = HashingEmbedder()
     out = tmp_path / "partial"
     with pytest.raises(RunInterrupted):
@@ -192,7 +192,7 @@ def test_report_only_rebuilds_a_partial_run_without_models(tmp_path: Path) -> No
                  embedder=emb)
 
     def no_model(_: str) -> FakeEvalModel:
-        raise AssertionError("--report-only must not build a model")
+        raise AssertionError("--report-only must not build an LLM")
 
     partial = evaluate(_spec(out, "locomo", "locomo_mini.json", report_only=True), model_factory=no_model,
                        embedder=emb)

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         = False,
         report_only: Annotated[bool, typer.Option(
             "--report-only", help="Only rebuild results.json, report.md and plots from what --out already holds "
-            "(e.g. a partial run); no model is loaded.")] = False,
+            "(e.g. a partial run); no LLM is loaded.")] = False,
         no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
