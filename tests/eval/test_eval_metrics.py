@@ -112,6 +112,36 @@ def test_locomo_abstention_is_wrong_without_a_judge_call() -> None:
     assert (v["label"], v["correct"], v["valid"], v["judge_raw"]) == ("WRONG", False, True, None)
 
 
+class _CountingJudge:
+    """Replies Correct in the official fenced JSON and counts its calls."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def chat(self, *a: object, **k: object) -> object:
+        from deltamem.llm.base import ChatResponse
+        self.calls += 1
+        return ChatResponse(content='```json\n{"reasoning": "ok", "evaluation_result": "Correct"}\n```')
+
+
+def test_halumem_abstention_is_an_omission_without_a_judge_call_unless_memory_boundary() -> None:
+    from deltamem.eval.judging import judge_answer
+    from deltamem.eval.loaders.common import Question
+
+    judge = _CountingJudge()
+    fact = Question(id="u:s1:0", question="When was Martin born?", answer="1984-09-14", category="Basic Fact Recall",
+                    evidence=("Martin was born on 1984-09-14.",))
+    v = judge_answer("halumem", judge, fact, "I don't know")  # type: ignore[arg-type]
+    assert (v["label"], v["correct"], v["valid"], v["judge_raw"], judge.calls) == ("Omission", False, True, None, 0)
+    # A Memory Boundary question asks about what was never said: declining may be right, so the judge decides.
+    boundary = Question(id="u:s1:1", question="What is Martin's blood type?", answer="Not mentioned.",
+                        category="Memory Boundary")
+    v = judge_answer("halumem", judge, boundary, "I don't know")  # type: ignore[arg-type]
+    assert (v["label"], v["correct"], judge.calls) == ("Correct", True, 1)
+
+
 def test_halumem_extraction_update_qa_by_hand() -> None:
     integrity = [
         hm.IntegrityJudgement(score=2, importance=1.0, is_interference=False, memory_type="Persona Memory"),

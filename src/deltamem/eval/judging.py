@@ -55,6 +55,11 @@ def judge_answer(bench: Benchmark, judge: ChatModel | None, question: Question, 
         v = parse_locomo_judge(raw)
         correct = v.label == "CORRECT"
     elif bench == "halumem":
+        if question.category != "Memory Boundary" and is_abstention(response):
+            # Outside Memory Boundary the key points hold the answer, so declining is an Omission by the
+            # protocol's own definition; the 1.5B judge called "I don't know" Correct and Hallucination on real runs.
+            return {**out, "label": "Omission", "correct": False, "valid": True,
+                    "reason": "abstention where the key memory points hold the answer", "judge_raw": None}
         key_points = () if question.category == "Memory Boundary" else question.evidence
         raw = _ask(judge, hm.qa_prompt(question.question, question.answer, key_points, response), 320)
         v = hm.parse_qa_reply(raw, strict=strict)
