@@ -1,0 +1,122 @@
+"""Replay deltamem's ingestion of an evaluation run from its LLM cache, and say what became of every proposed op.
+
+The checkpoints of ``deltamem eval`` keep counts of ops per session; this script recovers the detail behind them
+without any model call: each agent reply comes from ``<out>/llm_cache`` (a cache miss is an error, so the replay
+is exactly the run), the guards run again, and every refused op is listed with its reason.
+
+    python bench/replay_ingest.py halumem --data ../shared/data/halumem/halumem_medium_dev.jsonl \
+        --out docs/results/halumem-dev --conversations 4fd09df4-d0df-ff7e-bb39-5f4faedfac2c --sessions 15
+
+Prints a per-session table and writes ``<out>/replay_deltamem.json`` (per session: replies cut at the output cap,
+applied ops, repaired and refused ops with reasons, memories after the session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from deltamem.agent.parse import KEPT_AS_ADD
+from deltamem.core.errors import ConfigError
+from deltamem.embed.onnx_minilm import MiniLMEmbedder
+from deltamem.eval.judging import BENCHMARKS
+from deltamem.eval.plan import build_plan
+from deltamem.eval.systems._turns import speaker_name
+from deltamem.eval.systems.deltamem_system import DeltamemSystem
+from deltamem.llm.base import ChatResponse
+from deltamem.llm.cache import CachedChatModel
+
+
+class CacheOnly:
+    """A ChatModel that has no model: every request must be answered by the cache in front of it."""
+
+    def __init__(self, name: str, supports_tools: bool) -> None:
+        self.name = name
+        self.supports_tools = supports_tools
+
+    def chat(self, *args: Any, **kwargs: Any) -> ChatResponse:
+        raise ConfigError(f"cache miss for model {self.name!r}: this replay is not the run that filled the cache "
+                          "(other model name, settings or code)")
+
+
+def reason_kind(reason: str) -> str:
+    """A refusal reason without its particulars (what follows a colon, quoted texts, numbers), for counting."""
+    head = reason.split(": ", 1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"'[^']*'|\"[^\"]*\"|\d+(\.\d+)?", "…", head)).strip()
+
+
+def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | None, sessions: int | None,
+           model_name: str, supports_tools: bool) -> list[dict[str, Any]]:
+    """Ingest the planned sessions through the cache only; one record per session."""
+    llm = CachedChatModel(CacheOnly(model_name, supports_tools), out / "llm_cache")
+    system = DeltamemSystem(llm, MiniLMEmbedder())
+    records: list[dict[str, Any]] = []
+    try:
+        for plan in build_plan(bench, data, conversations=conversations, sessions=sessions):  # type: ignore[arg-type]
+            system.reset(plan.id)
+            for step in plan.steps:
+                messages = [{"speaker": speaker_name(m, plan.speakers), "text": m.text}
+                            for m in step.session.messages if m.text.strip()]
+                res = system.memory.add(messages, namespace=plan.id, session_id=step.session.id,
+                                        session_date=step.session.date)
+                agent = res.agent
+                applied = Counter(c.kind for c in res.change_set.changes) if res.change_set else Counter()
+                rejected = agent.rejected if agent else []
+                records.append({
+                    "conversation": plan.id, "session": step.session.id,
+                    "replies": len(agent.turns) if agent else 0,
+                    "replies_at_cap": sum(t.usage.completion_tokens >= 512 for t in agent.turns) if agent else 0,
+                    "applied": dict(applied),
+                    "repaired": sum(r.reason.endswith(KEPT_AS_ADD) for r in rejected),
+                    "refused": dict(Counter(reason_kind(r.reason) for r in rejected
+                                            if not r.reason.endswith(KEPT_AS_ADD))),
+                    "refused_examples": [{"op": r.op.kind, "text": getattr(r.op, "text", None), "reason": r.reason}
+                                         for r in rejected if not r.reason.endswith(KEPT_AS_ADD)][:5],
+                    "memories": [m.text for m in system.memories(plan.id)],
+                })
+    finally:
+        system.close()
+    return records
+
+
+def summary_table(records: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown: one row per session, then the totals of refusal reasons."""
+    rows = ["| session | replies (at cap) | applied | repaired | refused | memories after |",
+            "| --- | ---: | --- | ---: | ---: | ---: |"]
+    reasons: Counter[str] = Counter()
+    for r in records:
+        refused = sum(r["refused"].values())
+        reasons.update(r["refused"])
+        applied = ", ".join(f"{k} {v}" for k, v in sorted(r["applied"].items())) or "-"
+        rows.append(f"| {r['session']} | {r['replies']} ({r['replies_at_cap']}) | {applied} | {r['repaired']} | "
+                    f"{refused} | {len(r['memories'])} |")
+    rows += ["", "| refusal reason | count |", "| --- | ---: |"]
+    rows += [f"| {k} | {v} |" for k, v in reasons.most_common()]
+    return "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("bench", choices=BENCHMARKS)
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True, help="the evaluation's --out folder")
+    ap.add_argument("--conversations", default=None)
+    ap.add_argument("--sessions", type=int, default=None)
+    ap.add_argument("--model-name", default="local:default",
+                    help="the systems' model name as the run saw it (part of the cache key)")
+    ap.add_argument("--tools", action="store_true", help="the model had native tool calls in the run")
+    args = ap.parse_args()
+    convs = args.conversations.split(",") if args.conversations else None
+    records = replay(args.bench, args.data, args.out, convs, args.sessions, args.model_name, args.tools)
+    (args.out / "replay_deltamem.json").write_text(json.dumps(records, indent=1, ensure_ascii=False),
+                                                   encoding="utf-8")
+    print(summary_table(records))
+
+
+if __name__ == "__main__":
+    main()
