@@ -22,14 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.agent.parse import KEPT_AS_ADD
+from deltamem.config import EmbedderConfig
 from deltamem.core.errors import ConfigError
-from deltamem.embed.onnx_minilm import MiniLMEmbedder
 from deltamem.eval.judging import BENCHMARKS
 from deltamem.eval.plan import build_plan
 from deltamem.eval.systems._turns import speaker_name
 from deltamem.eval.systems.deltamem_system import DeltamemSystem
 from deltamem.llm.base import ChatResponse
 from deltamem.llm.cache import CachedChatModel
+from deltamem.registry import build_embedder
 
 
 class CacheOnly:
@@ -51,10 +52,10 @@ def reason_kind(reason: str) -> str:
 
 
 def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | None, sessions: int | None,
-           model_name: str, supports_tools: bool) -> list[dict[str, Any]]:
+           model_name: str, supports_tools: bool, embedder: str = "minilm") -> list[dict[str, Any]]:
     """Ingest the planned sessions through the cache only; one record per session."""
     llm = CachedChatModel(CacheOnly(model_name, supports_tools), out / "llm_cache")
-    system = DeltamemSystem(llm, MiniLMEmbedder())
+    system = DeltamemSystem(llm, build_embedder(EmbedderConfig(provider=embedder)))  # type: ignore[arg-type]
     records: list[dict[str, Any]] = []
     try:
         for plan in build_plan(bench, data, conversations=conversations, sessions=sessions):  # type: ignore[arg-type]
@@ -110,9 +111,11 @@ def main() -> None:
     ap.add_argument("--model-name", default="local:default",
                     help="the systems' model name as the run saw it (part of the cache key)")
     ap.add_argument("--tools", action="store_true", help="the model had native tool calls in the run")
+    ap.add_argument("--embedder", default="minilm", choices=("minilm", "hashing"), help="the run's embedder")
     args = ap.parse_args()
     convs = args.conversations.split(",") if args.conversations else None
-    records = replay(args.bench, args.data, args.out, convs, args.sessions, args.model_name, args.tools)
+    records = replay(args.bench, args.data, args.out, convs, args.sessions, args.model_name, args.tools,
+                     args.embedder)
     (args.out / "replay_deltamem.json").write_text(json.dumps(records, indent=1, ensure_ascii=False),
                                                    encoding="utf-8")
     print(summary_table(records))
