@@ -209,3 +209,29 @@ def test_report_only_rebuilds_a_partial_run_without_an_llm(tmp_path: Path) -> No
                        "--out", str(out), "--report-only")
     assert code == 0, text
     assert len((out / "checkpoints.jsonl").read_text(encoding="utf-8").splitlines()) == 4
+
+
+def test_a_partial_run_is_also_compared_like_for_like(tmp_path: Path) -> None:
+    emb = HashingEmbedder()
+    out = tmp_path / "halumem"
+    # deltamem runs to the end; rag is stopped after its first session and question records.
+    evaluate(_spec(out, "halumem", "halumem_mini.jsonl", systems=("deltamem",)),
+             model_factory=lambda _: FakeEvalModel(), embedder=emb)
+    with pytest.raises(RunInterrupted):
+        evaluate(_spec(out, "halumem", "halumem_mini.jsonl", systems=("rag",), stop_after=2),
+                 model_factory=lambda _: FakeEvalModel(), embedder=emb)
+    partial = evaluate(_spec(out, "halumem", "halumem_mini.jsonl", systems=("deltamem", "rag"), report_only=True),
+                       model_factory=lambda _: FakeEvalModel(), embedder=emb).results
+    summary, common = partial["summary"], partial["common"]
+    assert summary["deltamem"]["answered"] > summary["rag"]["answered"] == common["questions"] > 0
+    assert summary["deltamem"]["cost"]["sessions"] > summary["rag"]["cost"]["sessions"] == common["sessions"]
+    for s in ("deltamem", "rag"):
+        assert common["summary"][s]["answered"] == common["questions"]
+        assert common["summary"][s]["cost"]["sessions"] == common["sessions"]
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert f"## Like for like: only what every system finished ({common['questions']} questions" in report
+    assert "### HaluMem" in report
+    # A complete run has nothing to add.
+    full = evaluate(_spec(tmp_path / "done", "halumem", "halumem_mini.jsonl"), model_factory=lambda _: FakeEvalModel(),
+                    embedder=emb).results
+    assert "common" not in full and "Like for like" not in (tmp_path / "done" / "report.md").read_text(encoding="utf-8")

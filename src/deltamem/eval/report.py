@@ -54,8 +54,25 @@ def build_results(plans: Sequence[ConversationPlan], ckpt: Checkpoints, systems:
     expected = sum(len(p.questions) for p in plans)
     summary = {s: _summary(bench, s, questions, [r for r in sessions if r["system"] == s]) for s in systems}
     complete = all(len(q["systems"]) == len(systems) for q in questions)  # type: ignore[arg-type]
-    return {"meta": {**meta, "questions_selected": expected, "complete": complete}, "summary": summary,
-            "questions": questions, "sessions": sessions}
+    results: dict[str, Any] = {"meta": {**meta, "questions_selected": expected, "complete": complete},
+                               "summary": summary, "questions": questions, "sessions": sessions}
+    if not complete and len(systems) > 1:
+        results["common"] = _common(bench, systems, questions, sessions)
+    return results
+
+
+def _common(bench: str, systems: Sequence[str], questions: list[dict[str, Any]], sessions: list[dict[str, Any]]
+            ) -> dict[str, Any]:
+    """Each system's summary over only what every system finished: a partial run compared like for like."""
+    qs = [q for q in questions if len(q["systems"]) == len(systems)]
+    done: dict[tuple[str, str], set[str]] = {}
+    for r in sessions:
+        done.setdefault((r["conversation"], r["session"]), set()).add(r["system"])
+    keys = {k for k, v in done.items() if len(v) == len(systems)}
+    return {"questions": len(qs), "sessions": len(keys),
+            "summary": {s: _summary(bench, s, qs, [r for r in sessions if r["system"] == s
+                                                   and (r["conversation"], r["session"]) in keys])
+                        for s in systems}}
 
 
 def _summary(bench: str, system: str, questions: list[dict[str, Any]], sessions: list[dict[str, Any]]
@@ -164,6 +181,15 @@ def render_markdown(results: Mapping[str, Any]) -> str:
                   if c in v["by_category"] else "—") for v in summary.values()]
         out.append(f"| {c} | " + " | ".join(cells) + " |")
     out += _bench_section(str(meta["bench"]), summary)
+    if "common" in results:
+        common = results["common"]
+        out += ["", f"## Like for like: only what every system finished ({common['questions']} questions, "
+                    f"{common['sessions']} sessions)", "",
+                "The run is partial, so the tables above cover different items per system; these do not.", "",
+                "| system | accuracy % | F1 | BLEU-1 |", "| --- | ---: | ---: | ---: |"]
+        out += [f"| {s} | {_pct(v['accuracy'])} | {_num(v['f1'])} | {_num(v['bleu1'])} |"
+                for s, v in common["summary"].items()]
+        out += _bench_section(str(meta["bench"]), common["summary"], "###")
     out += ["", "## Cost per system", "",
             "| system | sessions | ingest LLM calls | ingest prompt / completion tokens | ingest s | ingest errors "
             "| answer calls | answer prompt / completion tokens | answer s (incl. retrieval) | truncated contexts |",
@@ -184,10 +210,10 @@ def render_markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _bench_section(bench: str, summary: Mapping[str, Any]) -> list[str]:
+def _bench_section(bench: str, summary: Mapping[str, Any], heading: str = "##") -> list[str]:
     out: list[str] = []
     if bench == "locomo":
-        out += ["", "## LoCoMo (mem0 lineage: J / F1 / BLEU-1, categories 1-4)", "",
+        out += ["", f"{heading} LoCoMo (mem0 lineage: J / F1 / BLEU-1, categories 1-4)", "",
                 "| system | set | n | J % | F1 | BLEU-1 |", "| --- | --- | ---: | ---: | ---: | ---: |"]
         for s, v in summary.items():
             rep = v["locomo"]
@@ -196,7 +222,7 @@ def _bench_section(bench: str, summary: Mapping[str, Any]) -> list[str]:
             out += [f"| {s} | {name} | {m['count']} | {_pct(m['j'])} | {_num(m['f1'])} | {_num(m['bleu1'])} |"
                     for name, m in rows]
     elif bench == "halumem":
-        out += ["", "## HaluMem (ratios over all items; valid-only in results.json)", "",
+        out += ["", f"{heading} HaluMem (ratios over all items; valid-only in results.json)", "",
                 "| system | recall | weighted recall | FMR (interference acc.) | target precision | weighted acc. "
                 "| extraction F1 | update correct | update halluc. | update omission | QA correct | QA halluc. "
                 "| QA omission |", "| --- |" + " ---: |" * 12]
@@ -209,7 +235,7 @@ def _bench_section(bench: str, summary: Mapping[str, Any]) -> list[str]:
                        + " | " + " | ".join(_pct(h["qa"][k]["all"]) for k in ("Correct", "Hallucination", "Omission"))
                        + " |")
     elif bench == "longmemeval":
-        out += ["", "## LongMemEval", "", "| system | overall % | task-averaged % | abstention % |",
+        out += ["", f"{heading} LongMemEval", "", "| system | overall % | task-averaged % | abstention % |",
                 "| --- | ---: | ---: | ---: |"]
         for s, v in summary.items():
             r = v["longmemeval"]
