@@ -128,6 +128,24 @@ def test_repeats_duplicates_and_invented_facts_are_rejected(mem: Memory) -> None
     assert any("not supported by the session" in r for r in reasons)
 
 
+def test_an_update_may_not_overwrite_a_memory_with_another_memorys_text(mem: Memory) -> None:
+    def reply(msgs: list[dict]) -> str:
+        alias = {w: next(line.split()[0] for line in msgs[-1]["content"].splitlines() if w in line)
+                 for w in ("Rex", "nurse")}
+        return ops({"op": "UPDATE", "id": alias["Rex"], "text": "Caroline lives in Boston"},
+                   {"op": "ADD", "text": "Caroline adopted a cat named Milo"},
+                   {"op": "UPDATE", "id": alias["nurse"], "text": "Caroline adopted a cat named Milo"})
+
+    before = {e.text for e in mem.get_all(user_id="c")}
+    mem.agent = MemoryAgent(ScriptedChatModel([reply]), embedder=EMB)
+    res = mem.add([{"role": "user", "content": "I live in Boston with my dog Rex, I'm a nurse, and I adopted a cat "
+                                               "named Milo."}], user_id="c", session_date=DATE)
+    assert res.agent is not None
+    assert [r.reason for r in res.agent.rejected] == ["update repeats another stored memory",
+                                                      "update repeats (this session)"]
+    assert {e.text for e in mem.get_all(user_id="c")} == before | {"Caroline adopted a cat named Milo"}
+
+
 def test_two_ops_on_one_memory_keep_the_first(mem: Memory) -> None:
     reply = ops({"op": "UPDATE", "id": "m1", "text": "Caroline lives in Seattle"}, {"op": "DELETE", "id": "m1"})
     result = run(mem, ScriptedChatModel([reply]), session("I live in Seattle now, not Boston."))

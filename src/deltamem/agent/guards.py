@@ -107,7 +107,7 @@ def sanitise(
         if reason:
             rejected.append(Rejected(op, reason))
             continue
-        if isinstance(op, Add):
+        if isinstance(op, Add | Update):
             seen_text[normalise(op.text)] = "(this session)"
         if isinstance(op, Update | Delete):
             touched.add(op.id)
@@ -134,6 +134,11 @@ def _reject_reason(op: Operation, vocab: set[str], seen_text: dict[str, str], sh
         old = shown[op.id]
         if normalise(op.text) == normalise(old.text):
             return "update leaves the text unchanged"
+        dup = seen_text.get(normalise(op.text))
+        if dup is not None and dup != op.id:
+            # Overwriting one memory with another's text loses the first fact and stores the second twice
+            # (the 1.5B agent did this on HaluMem).
+            return f"update repeats {dup if dup.startswith('(') else 'another stored memory'}"
         if support(op.text, vocab | content_words(old.text)) < config.min_support:
             return "update not supported by the session"
     return None
