@@ -2,7 +2,9 @@
 
 The checkpoints of ``deltamem eval`` keep counts of ops per session; this script recovers the detail behind them
 without any model call: each agent reply comes from ``<out>/llm_cache`` (a cache miss is an error, so the replay
-is exactly the run), the guards run again, and every refused op is listed with its reason.
+is exactly the run), the guards run again, and every refused op is listed with its reason. Run it with the agent
+code the run was made with: once the guards or prompts change, later sessions see other prompts and miss the cache.
+The committed LoCoMo and HaluMem dev runs replay at commit 506d62e (the guards changed in f56e8ae).
 
     python bench/replay_ingest.py halumem --data ../shared/data/halumem/halumem_medium_dev.jsonl \
         --out docs/results/halumem-dev --conversations 4fd09df4-d0df-ff7e-bb39-5f4faedfac2c --sessions 15
@@ -42,7 +44,8 @@ class CacheOnly:
 
     def chat(self, *args: Any, **kwargs: Any) -> ChatResponse:
         raise ConfigError(f"cache miss for model {self.name!r}: this replay is not the run that filled the cache "
-                          "(other model name, settings or code)")
+                          "(other model name or settings, or newer agent code: check out the commit the run was "
+                          "made with)")
 
 
 def reason_kind(reason: str) -> str:
