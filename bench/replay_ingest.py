@@ -23,13 +23,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from deltamem.agent.parse import KEPT_AS_ADD
 from deltamem.config import EmbedderConfig
 from deltamem.core.errors import ConfigError
 from deltamem.eval.judging import BENCHMARKS
 from deltamem.eval.plan import build_plan
-from deltamem.eval.systems._turns import speaker_name
-from deltamem.eval.systems.deltamem_system import DeltamemSystem
+from deltamem.eval.systems.deltamem_system import DeltamemSystem, session_messages, split_repaired
 from deltamem.llm.base import ChatResponse
 from deltamem.llm.cache import CachedChatModel
 from deltamem.registry import build_embedder
@@ -59,28 +57,27 @@ def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | Non
     """Ingest the planned sessions through the cache only; one record per session."""
     llm = CachedChatModel(CacheOnly(model_name, supports_tools), out / "llm_cache")
     system = DeltamemSystem(llm, build_embedder(EmbedderConfig(provider=embedder)))  # type: ignore[arg-type]
+    assert system.memory.agent is not None  # the facade builds one from the llm
+    cap = system.memory.agent.config.max_output_tokens
     records: list[dict[str, Any]] = []
     try:
         for plan in build_plan(bench, data, conversations=conversations, sessions=sessions):  # type: ignore[arg-type]
             system.reset(plan.id)
             for step in plan.steps:
-                messages = [{"speaker": speaker_name(m, plan.speakers), "text": m.text}
-                            for m in step.session.messages if m.text.strip()]
-                res = system.memory.add(messages, namespace=plan.id, session_id=step.session.id,
-                                        session_date=step.session.date)
+                res = system.memory.add(session_messages(step.session, plan.speakers), namespace=plan.id,
+                                        session_id=step.session.id, session_date=step.session.date)
                 agent = res.agent
                 applied = Counter(c.kind for c in res.change_set.changes) if res.change_set else Counter()
-                rejected = agent.rejected if agent else []
+                repaired, refused = split_repaired(agent.rejected if agent else [])
                 records.append({
                     "conversation": plan.id, "session": step.session.id,
                     "replies": len(agent.turns) if agent else 0,
-                    "replies_at_cap": sum(t.usage.completion_tokens >= 512 for t in agent.turns) if agent else 0,
+                    "replies_at_cap": sum(t.usage.completion_tokens >= cap for t in agent.turns) if agent else 0,
                     "applied": dict(applied),
-                    "repaired": sum(r.reason.endswith(KEPT_AS_ADD) for r in rejected),
-                    "refused": dict(Counter(reason_kind(r.reason) for r in rejected
-                                            if not r.reason.endswith(KEPT_AS_ADD))),
+                    "repaired": len(repaired),
+                    "refused": dict(Counter(reason_kind(r.reason) for r in refused)),
                     "refused_examples": [{"op": r.op.kind, "text": getattr(r.op, "text", None), "reason": r.reason}
-                                         for r in rejected if not r.reason.endswith(KEPT_AS_ADD)][:5],
+                                         for r in refused[:5]],
                     "memories": [m.text for m in system.memories(plan.id)],
                 })
     finally:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from deltamem.agent.guards import Rejected
 from deltamem.agent.parse import KEPT_AS_ADD
 from deltamem.api import Memory
 from deltamem.core.errors import AgentOutputError, ConfigError
@@ -27,9 +28,20 @@ from deltamem.llm.base import ChatModel
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.memory import InMemoryStore
 
-__all__ = ["DeltamemSystem"]
+__all__ = ["DeltamemSystem", "session_messages", "split_repaired"]
 
 _NEVER_REVIEW = ReviewPolicy(max_destructive=10**9, max_destructive_share=1.0)
+
+
+def session_messages(session: Session, speakers: tuple[str, ...]) -> list[dict[str, str]]:
+    """The session as deltamem's agent reads it: ``{speaker, text}`` per non-empty message."""
+    return [{"speaker": speaker_name(m, speakers), "text": m.text} for m in session.messages if m.text.strip()]
+
+
+def split_repaired(rejected: list[Rejected]) -> tuple[list[Rejected], list[Rejected]]:
+    """(repaired, refused): an UPDATE of an id never shown was kept as an ADD; only the rest were refused."""
+    repaired = [r for r in rejected if r.reason.endswith(KEPT_AS_ADD)]
+    return repaired, [r for r in rejected if not r.reason.endswith(KEPT_AS_ADD)]
 
 
 class DeltamemSystem:
@@ -66,8 +78,7 @@ class DeltamemSystem:
         self.memory.reset(namespace=conversation_id)
 
     def ingest(self, conversation_id: str, session: Session, *, speakers: tuple[str, ...] = ()) -> IngestReport:
-        messages = [{"speaker": speaker_name(m, speakers), "text": m.text} for m in session.messages
-                    if m.text.strip()]
+        messages = session_messages(session, speakers)
         start = time.perf_counter()
         ops: Counter[str] = Counter()
         error: str | None = None
@@ -85,11 +96,11 @@ class DeltamemSystem:
                     if result.agent is not None:
                         # An UPDATE of an id never shown is repaired into an ADD (counted with the ADDs if it
                         # passed the guards); only the rest were really refused.
-                        repaired = sum(r.reason.endswith(KEPT_AS_ADD) for r in result.agent.rejected)
+                        repaired, refused = split_repaired(result.agent.rejected)
                         if repaired:
-                            ops["REPAIRED"] += repaired
-                        if len(result.agent.rejected) > repaired:
-                            ops["REJECTED"] += len(result.agent.rejected) - repaired
+                            ops["REPAIRED"] += len(repaired)
+                        if refused:
+                            ops["REJECTED"] += len(refused)
         cost = Cost(llm_calls=usage.calls, prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
                     seconds=time.perf_counter() - start, errors=int(error is not None))
