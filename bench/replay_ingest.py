@@ -23,11 +23,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from deltamem.agent.guards import rejected_dicts
 from deltamem.config import EmbedderConfig
 from deltamem.core.errors import ConfigError
 from deltamem.eval.judging import BENCHMARKS
 from deltamem.eval.plan import build_plan
-from deltamem.eval.systems.deltamem_system import DeltamemSystem, session_messages, split_repaired
+from deltamem.eval.systems.deltamem_system import DeltamemSystem, session_messages
 from deltamem.llm.base import ChatResponse
 from deltamem.llm.cache import CachedChatModel
 from deltamem.registry import build_embedder
@@ -68,7 +69,7 @@ def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | Non
                                         session_id=step.session.id, session_date=step.session.date)
                 agent = res.agent
                 applied = Counter(c.kind for c in res.change_set.changes) if res.change_set else Counter()
-                repaired, refused = split_repaired(agent.rejected if agent else [])
+                repaired, refused = (agent.repaired, agent.rejected) if agent else ([], [])
                 records.append({
                     "conversation": plan.id, "session": step.session.id,
                     "replies": len(agent.turns) if agent else 0,
@@ -76,8 +77,7 @@ def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | Non
                     "applied": dict(applied),
                     "repaired": len(repaired),
                     "refused": dict(Counter(reason_kind(r.reason) for r in refused)),
-                    "refused_examples": [{"op": r.op.kind, "text": getattr(r.op, "text", None), "reason": r.reason}
-                                         for r in refused[:5]],
+                    "refused_examples": rejected_dicts(refused[:5]),
                     "memories": [m.text for m in system.memories(plan.id)],
                 })
     finally:

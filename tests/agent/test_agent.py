@@ -84,8 +84,8 @@ def test_unknown_ids_are_repaired_or_dropped_not_fatal(mem: Memory) -> None:
     reply = ops({"op": "UPDATE", "id": "m42", "text": "Caroline bought a red bike"}, {"op": "DELETE", "id": "m43"})
     result = run(mem, ScriptedChatModel([reply]), session("I bought a red bike."))
     assert [(o.kind, o.text) for o in result.ops] == [("ADD", "Caroline bought a red bike")]
-    assert [r.reason for r in result.rejected] == ["UPDATE of unknown id 'm42' kept as ADD",
-                                                   "DELETE of unknown id 'm43' dropped"]
+    assert [(r.op.kind, r.reason) for r in result.repaired] == [("UPDATE", "UPDATE of unknown id 'm42' kept as ADD")]
+    assert [r.reason for r in result.rejected] == ["DELETE of unknown id 'm43' dropped"]
 
 
 def test_one_repair_turn_shows_the_error(mem: Memory) -> None:

@@ -28,7 +28,8 @@ _LINE = re.compile(r"^\[(\d+)\] [^:]+: (.*)$")
 
 
 def scripted_reply(messages: Sequence[Any]) -> str:
-    """The agent stores every message as a fact; ``GARBAGE`` makes it babble; ``WIPE`` deletes all it was shown.
+    """The agent stores every message as a fact; ``GARBAGE`` makes it babble; ``WIPE`` deletes all it was shown;
+    ``GHOST`` updates and deletes ids it was never shown.
 
     Answers quote the first memory they were given.
     """
@@ -42,6 +43,8 @@ def scripted_reply(messages: Sequence[Any]) -> str:
         shown = [ln.split()[0] for ln in session.splitlines() if re.match(r"^m\d+ \[", ln)]
         return json.dumps({"ops": [{"op": "DELETE", "id": a} for a in shown]})
     texts = [m.group(2) for ln in session.splitlines() if (m := _LINE.match(ln))]
+    if "GHOST" in session:
+        return json.dumps({"ops": [{"op": "UPDATE", "id": "m99", "text": texts[0]}, {"op": "DELETE", "id": "m98"}]})
     return json.dumps({"ops": [{"op": "ADD", "text": t} for t in texts]})
 
 

@@ -94,6 +94,15 @@ def test_session_job_flow(srv: Srv) -> None:
     assert [j["id"] for j in listed] == [acc["job_id"]]
 
 
+def test_job_lists_repaired_apart_from_rejected_ops(srv: Srv) -> None:
+    r = srv.client.post("/v1/sessions", params=U, headers=srv.h(), json={
+        "messages": [{"role": "user", "content": "GHOST I adopted a dog named Rex"}]})
+    job = srv.wait_job(r.json()["job_id"])
+    assert [c["after"]["text"] for c in job["change_set"]["changes"]] == ["GHOST I adopted a dog named Rex"]
+    assert [x["reason"] for x in job["repaired"]] == ["UPDATE of unknown id 'm99' kept as ADD"]
+    assert [x["reason"] for x in job["rejected"]] == ["DELETE of unknown id 'm98' dropped"]
+
+
 def test_raw_session_without_inference(srv: Srv) -> None:
     r = srv.client.post("/v1/sessions", params=U, headers=srv.h(), json={
         "messages": [{"speaker": "Alice", "text": "hello there"}], "infer": False, "session_id": "s1"})

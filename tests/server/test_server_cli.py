@@ -75,7 +75,10 @@ def test_python_m_deltamem_server_serves(tmp_path: Path) -> None:
                     break
             except httpx.TransportError:
                 pass
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+            if proc.poll() is not None or time.monotonic() >= deadline:
+                # Stop the server before reading its output: read() waits for EOF, which a live server never sends.
+                proc.kill()
+                pytest.fail(f"server not healthy within 30 s: {proc.communicate(timeout=30)[0]!r}")
             time.sleep(0.1)
         h = {"Authorization": f"Bearer {key}"}
         r = httpx.post(f"{base}/v1/memories", params={"user_id": "u"}, json={"facts": ["served fact"]}, headers=h)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -28,10 +29,15 @@ _DATE_WORDS = frozenset(m.lower() for m in [*calendar.month_name[1:], *calendar.
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """An operation the agent proposed but that was not applied, and why."""
+    """An operation the agent proposed but that was not applied as written, and why."""
 
     op: Operation
     reason: str
+
+
+def rejected_dicts(items: Sequence[Rejected]) -> list[dict[str, Any]]:
+    """JSON-ready trace of rejected (or repaired) ops: kind, text where the op has one, and the reason."""
+    return [{"op": r.op.kind, "text": getattr(r.op, "text", None), "reason": r.reason} for r in items]
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,11 @@ class Turn:
 
 @dataclass
 class AgentResult:
-    """The ops to apply and everything needed to see why: turns, searches, shown memories, rejections, cost."""
+    """The ops to apply and everything needed to see why: turns, searches, shown memories, rejections, cost.
+
+    ``rejected``: ops left out (by a guard, or a DELETE of an id never shown). ``repaired``: UPDATEs of an id never
+    shown, turned into ADDs of their text; each such ADD is in ``ops``, or in ``rejected`` if a guard refused it.
+    """
 
     ops: list[Operation]
     rejected: list[Rejected]
@@ -61,6 +65,7 @@ class AgentResult:
     shown: dict[str, MemoryEntry]  # alias -> entry
     usage: Usage
     salvaged: bool = False
+    repaired: list[Rejected] = field(default_factory=list)
 
     @property
     def raw(self) -> str:
@@ -139,7 +144,8 @@ class MemoryAgent:
             ops, rejected = sanitise(parsed.ops, session=session, shown=by_id, embedder=self.embedder,
                                      config=cfg.guards)
             rejected = [Rejected(_dropped_op(raw), why) for raw, why in parsed.dropped] + rejected
-            return AgentResult(ops, rejected, turns, searches, dict(shown), usage, parsed.salvaged)
+            repaired_ops = [Rejected(_dropped_op(raw), why) for raw, why in parsed.repaired]
+            return AgentResult(ops, rejected, turns, searches, dict(shown), usage, parsed.salvaged, repaired_ops)
         raise AgentOutputError(f"no final operations within {cfg.max_turns} model calls",
                                raw=turns[-1].reply if turns else "")
 
@@ -171,7 +177,7 @@ def _tool_turn(reply: ChatResponse, results: list[tuple[str, MemoryEntry]]) -> l
 
 
 def _dropped_op(raw: dict[str, Any]) -> Operation:
-    """A record of an op that named an unknown id (for the trace only; it is never applied)."""
+    """A record of an op, as written, that named an unknown id (for the trace only; it is never applied as is)."""
     from deltamem.core import Delete, Update
 
     mid = str(raw.get("id", "?"))

@@ -18,10 +18,6 @@ from deltamem.core import Add, Delete, InvalidOperation, Noop, Operation, Update
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _DECODER = json.JSONDecoder()
 
-#: The end of the reason recorded for an UPDATE of an unknown id that was repaired into an ADD (not a rejection).
-KEPT_AS_ADD = "kept as ADD"
-
-
 class ParseError(ValueError):
     """The reply cannot be used; the message says why in words a model can act on."""
 
@@ -37,13 +33,15 @@ class SearchRequest:
 class OpsReply:
     """The model's final operations (ids already mapped from aliases). ``salvaged``: recovered from a cut reply.
 
-    ``dropped`` lists (op dict, reason) for ops that named an id that was never shown: an UPDATE of such an id
-    becomes an ADD of its text (small models write "UPDATE m1" with nothing stored), a DELETE of it is dropped.
+    Ops that named an id that was never shown are not fatal: an UPDATE of such an id becomes an ADD of its text
+    (small models write "UPDATE m1" with nothing stored) and is listed in ``repaired``; a DELETE of it is left out
+    and listed in ``dropped``. Both list (op dict as written, reason).
     """
 
     ops: tuple[Operation, ...]
     salvaged: bool = False
     dropped: tuple[tuple[dict[str, Any], str], ...] = ()
+    repaired: tuple[tuple[dict[str, Any], str], ...] = ()
 
 
 def _candidates(text: str) -> list[str]:
@@ -121,16 +119,18 @@ def parse_reply(text: str, aliases: Mapping[str, str], *, allow_search: bool = T
     if not isinstance(items, list):
         raise ParseError('expected {"ops": [...]} with a list of operations')
     dropped: list[tuple[dict[str, Any], str]] = []
-    ops = parse_ops(items, aliases, dropped=dropped)
-    return OpsReply(tuple(ops), salvaged, tuple(dropped))
+    repaired: list[tuple[dict[str, Any], str]] = []
+    ops = parse_ops(items, aliases, dropped=dropped, repaired=repaired)
+    return OpsReply(tuple(ops), salvaged, tuple(dropped), tuple(repaired))
 
 
 def parse_ops(items: list[Any], aliases: Mapping[str, str], *,
-              dropped: list[tuple[dict[str, Any], str]] | None = None) -> list[Operation]:
+              dropped: list[tuple[dict[str, Any], str]] | None = None,
+              repaired: list[tuple[dict[str, Any], str]] | None = None) -> list[Operation]:
     """Validate op dicts against the schema and map aliases to ids; the first problem raises ParseError.
 
     With ``dropped`` given, ops naming ids that were never shown are repaired or dropped (see OpsReply) instead
-    of raising.
+    of raising; repairs are recorded in ``repaired`` (in ``dropped`` if that is not given).
     """
     ops: list[Operation] = []
     for i, raw in enumerate(items):
@@ -146,7 +146,8 @@ def parse_ops(items: list[Any], aliases: Mapping[str, str], *,
                     raise ParseError(f"op #{i} uses id {alias or '(missing)'!r}, which is not a shown memory "
                                      f"(shown: {shown})")
                 if kind == "UPDATE" and isinstance(item.get("text"), str) and item["text"].strip():
-                    dropped.append((dict(raw), f"UPDATE of unknown id {alias!r} {KEPT_AS_ADD}"))
+                    (dropped if repaired is None else repaired).append(
+                        (dict(raw), f"UPDATE of unknown id {alias!r} kept as ADD"))
                     item = {"op": "ADD", "text": item["text"]}
                 else:
                     dropped.append((dict(raw), f"DELETE of unknown id {alias!r} dropped"))

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from deltamem.agent.guards import rejected_dicts
 from deltamem.agent.session import load_sessions
 from deltamem.cli import render
 from deltamem.core import AgentOutputError
@@ -58,6 +59,8 @@ def print_session(res: Any, i: int, out: Console) -> None:
         u = res.agent.usage
         out.print(f"  [dim]{u.calls} LLM call(s), {u.prompt_tokens} prompt + {u.completion_tokens} completion "
                   f"tokens, {len(res.agent.searches)} extra search(es), {u.seconds:.1f} s[/]")
+        for r in res.agent.repaired:
+            out.print(f"  [dim]repaired: {escape(str(getattr(r.op, 'text', r.op.kind)))} — {escape(r.reason)}[/]")
         for r in res.agent.rejected:
             out.print(f"  [dim]dropped: {escape(str(getattr(r.op, 'text', r.op.kind)))} — {escape(r.reason)}[/]")
 
@@ -70,6 +73,6 @@ def ingest_dict(res: Any) -> dict[str, Any]:
         u = res.agent.usage
         out["agent"] = {"calls": u.calls, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
                         "cached_tokens": u.cached_tokens, "seconds": u.seconds, "searches": res.agent.searches,
-                        "rejected": [{"op": r.op.kind, "text": getattr(r.op, "text", None), "reason": r.reason}
-                                     for r in res.agent.rejected]}
+                        "rejected": rejected_dicts(res.agent.rejected),
+                        "repaired": rejected_dicts(res.agent.repaired)}
     return out

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from deltamem.agent.guards import rejected_dicts
 from deltamem.agent.loop import AgentConfig, MemoryAgent
 from deltamem.agent.session import to_session
 from deltamem.agent.tools import MemorySearch
@@ -54,6 +55,7 @@ class ScenarioResult:
     seconds: float
     error: str = ""
     explain: dict[str, Any] = field(default_factory=dict)
+    repaired: list[dict[str, Any]] = field(default_factory=list)  # UPDATEs of an id never shown, kept as ADDs
 
 
 def load_scenarios(path: str | Path) -> list[Scenario]:
@@ -91,9 +93,10 @@ def run_scenario(sc: Scenario, *, llm: ChatModel, embedder: Embedder, scorer: An
     return ScenarioResult(
         sc.name, sc.kind, float(scored.reward), True, all(t.kind != "repair" for t in result.turns), final,
         [op_to_dict(o) for o in result.ops],
-        [{"op": r.op.kind, "text": getattr(r.op, "text", None), "reason": r.reason} for r in result.rejected],
+        rejected_dicts(result.rejected),
         {"calls": u.calls, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
          "cached_tokens": u.cached_tokens}, seconds, explain=scored.to_dict() if hasattr(scored, "to_dict") else {},
+        repaired=rejected_dicts(result.repaired),
     )
 
 

@@ -120,7 +120,11 @@ class JobAccepted(_Out):
 
 
 class JobOut(_Out):
-    """An ingestion job: ``done`` carries the change set or the review id, ``failed`` the error."""
+    """An ingestion job: ``done`` carries the change set or the review id, ``failed`` the error.
+
+    ``rejected``: the agent's ops that were not applied, with the reason. ``repaired``: its UPDATEs of an id it was
+    never shown, applied as ADDs of their text.
+    """
 
     id: str
     status: JobStatus
@@ -132,6 +136,7 @@ class JobOut(_Out):
     change_set: ChangeSetOut | None = None
     review_id: str | None = None
     rejected: list[dict[str, Any]] = []
+    repaired: list[dict[str, Any]] = []
     error: ErrorInfo | None = None
 
 

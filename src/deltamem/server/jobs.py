@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from deltamem.agent.guards import Rejected
 from deltamem.api import Memory
 from deltamem.core import AgentOutputError, DeltamemError, NotFoundError, as_utc, to_iso, utcnow
 from deltamem.server.convert import change_set_out, error_info, memory_out, relative
@@ -60,7 +61,8 @@ class JobRecord:
             "id": self.id, "status": self.status, "namespace": relative(prefix)(self.namespace),
             "session_id": self.session_id, "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at, "change_set": result.get("change_set"),
-            "review_id": result.get("review_id"), "rejected": result.get("rejected", []), "error": self.error})
+            "review_id": result.get("review_id"), "rejected": result.get("rejected", []),
+            "repaired": result.get("repaired", []), "error": self.error})
 
 
 _COLS = "id, tenant, namespace, status, request, session_id, created_at, started_at, finished_at, result, error"
@@ -181,9 +183,12 @@ class JobExecutor:
             self.jobs.finish(job_id, error=error_info(e, type_name="InternalError"))
             return
         rel = relative(self._prefix(job.tenant))
-        rejected = [{"op": repr(r.op), "reason": r.reason} for r in (res.agent.rejected if res.agent else [])]
+        def trace(items: list[Rejected]) -> list[dict[str, str]]:
+            return [{"op": repr(r.op), "reason": r.reason} for r in items]
+
         result = {"change_set": change_set_out(res.change_set, rel).model_dump(mode="json") if res.change_set else None,
-                  "review_id": res.review_id, "rejected": rejected}
+                  "review_id": res.review_id, "rejected": trace(res.agent.rejected if res.agent else []),
+                  "repaired": trace(res.agent.repaired if res.agent else [])}
         self.jobs.finish(job_id, result=result)
 
     def previous_result(self, job: JobRecord) -> dict[str, Any] | None:

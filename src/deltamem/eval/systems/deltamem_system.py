@@ -14,8 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from deltamem.agent.guards import Rejected
-from deltamem.agent.parse import KEPT_AS_ADD
 from deltamem.api import Memory
 from deltamem.core.errors import AgentOutputError, ConfigError
 from deltamem.embed.base import Embedder
@@ -28,7 +26,7 @@ from deltamem.llm.base import ChatModel
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.memory import InMemoryStore
 
-__all__ = ["DeltamemSystem", "session_messages", "split_repaired"]
+__all__ = ["DeltamemSystem", "session_messages"]
 
 _NEVER_REVIEW = ReviewPolicy(max_destructive=10**9, max_destructive_share=1.0)
 
@@ -36,12 +34,6 @@ _NEVER_REVIEW = ReviewPolicy(max_destructive=10**9, max_destructive_share=1.0)
 def session_messages(session: Session, speakers: tuple[str, ...]) -> list[dict[str, str]]:
     """The session as deltamem's agent reads it: ``{speaker, text}`` per non-empty message."""
     return [{"speaker": speaker_name(m, speakers), "text": m.text} for m in session.messages if m.text.strip()]
-
-
-def split_repaired(rejected: list[Rejected]) -> tuple[list[Rejected], list[Rejected]]:
-    """(repaired, refused): an UPDATE of an id never shown was kept as an ADD; only the rest were refused."""
-    repaired = [r for r in rejected if r.reason.endswith(KEPT_AS_ADD)]
-    return repaired, [r for r in rejected if not r.reason.endswith(KEPT_AS_ADD)]
 
 
 class DeltamemSystem:
@@ -95,12 +87,11 @@ class DeltamemSystem:
                         ops.update(c.kind for c in result.change_set.changes)
                     if result.agent is not None:
                         # An UPDATE of an id never shown is repaired into an ADD (counted with the ADDs if it
-                        # passed the guards); only the rest were really refused.
-                        repaired, refused = split_repaired(result.agent.rejected)
-                        if repaired:
-                            ops["REPAIRED"] += len(repaired)
-                        if refused:
-                            ops["REJECTED"] += len(refused)
+                        # passed the guards); only the rejected ones were really refused.
+                        if result.agent.repaired:
+                            ops["REPAIRED"] += len(result.agent.repaired)
+                        if result.agent.rejected:
+                            ops["REJECTED"] += len(result.agent.rejected)
         cost = Cost(llm_calls=usage.calls, prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
                     seconds=time.perf_counter() - start, errors=int(error is not None))
