@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -13,15 +13,7 @@ import pytest
 
 from deltamem.core.errors import CorruptDataError
 
-SCRIPT = Path(__file__).parents[2] / "bench" / "halumem_audit.py"
-
-
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("halumem_audit", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+Loader = Callable[[str], ModuleType]  # the bench_script fixture (tests/eval/conftest.py)
 
 
 def _point(index: int, score: int, interference: bool = False) -> dict[str, Any]:
@@ -53,8 +45,8 @@ AUDIT: dict[str, Any] = {
 }
 
 
-def test_judge_and_hand_figures_use_the_same_formulas() -> None:
-    figures = _script().compare(RESULTS, AUDIT)["a"]
+def test_judge_and_hand_figures_use_the_same_formulas(bench_script: Loader) -> None:
+    figures = bench_script("halumem_audit").compare(RESULTS, AUDIT)["a"]
     assert figures["judge"] == {"recall": 75.0, "interference acc.": 50.0, "update correct": 50.0,
                                 "update halluc.": 0.0, "update omission": 50.0, "QA correct": 100.0,
                                 "QA halluc.": 0.0, "QA omission": 0.0}
@@ -68,26 +60,28 @@ def test_judge_and_hand_figures_use_the_same_formulas() -> None:
     (("integrity", "a", "1", "wrong_interference_2"), 0, "interference_stored 0 does not follow"),
     (("qa", "1:1", "a"), "Wrong", "is not C, H or O"),
 ])
-def test_an_audit_that_does_not_fit_the_run_is_refused(path: tuple[str, ...], value: Any, message: str) -> None:
+def test_an_audit_that_does_not_fit_the_run_is_refused(path: tuple[str, ...], value: Any, message: str,
+                                                       bench_script: Loader) -> None:
     audit = copy.deepcopy(AUDIT)
     node = audit
     for key in path[:-1]:
         node = node[key]
     node[path[-1]] = value
     with pytest.raises(CorruptDataError, match=message):
-        _script().compare(RESULTS, audit)
+        bench_script("halumem_audit").compare(RESULTS, audit)
 
 
-def test_a_missing_label_is_named(tmp_path: Path) -> None:
+def test_a_missing_label_is_named(tmp_path: Path, bench_script: Loader) -> None:
     audit = copy.deepcopy(AUDIT)
     del audit["updates"]["1:8"]
     with pytest.raises(CorruptDataError, match="no update label for a at 1:8"):
-        _script().compare(RESULTS, audit)
+        bench_script("halumem_audit").compare(RESULTS, audit)
 
 
-def test_cli_prints_the_table_and_writes_the_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_prints_the_table_and_writes_the_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  bench_script: Loader) -> None:
     (tmp_path / "results.json").write_text(json.dumps(RESULTS), encoding="utf-8")
     (tmp_path / "hand_audit.json").write_text(json.dumps(AUDIT), encoding="utf-8")
-    assert _script().main(["--out", str(tmp_path)]) == 0
+    assert bench_script("halumem_audit").main(["--out", str(tmp_path)]) == 0
     assert "| a | hand | 50.0 | 100.0 | 0.0 | 50.0 | 50.0 | 50.0 | 50.0 | 0.0 |" in capsys.readouterr().out
     assert (tmp_path / "judge_vs_hand.png").read_bytes()[:4] == b"\x89PNG"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -14,19 +14,12 @@ from deltamem.embed.hashing import HashingEmbedder
 from deltamem.eval.fake import FakeEvalModel
 from deltamem.eval.harness import EvalSpec, evaluate
 
+Loader = Callable[[str], ModuleType]  # the bench_script fixture (tests/eval/conftest.py)
+
 FIX = Path(__file__).parent / "fixtures"
-SCRIPT = Path(__file__).parents[2] / "bench" / "replay_ingest.py"
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("replay_ingest", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_replay_reproduces_every_session_of_the_run_without_a_model(tmp_path: Path) -> None:
+def test_replay_reproduces_every_session_of_the_run_without_a_model(tmp_path: Path, bench_script: Loader) -> None:
     out = tmp_path / "run"
     model = FakeEvalModel()
     evaluate(EvalSpec(bench="halumem", data=FIX / "halumem_mini.jsonl", out=out, llm="fake", systems=("deltamem",),
@@ -35,7 +28,8 @@ def test_replay_reproduces_every_session_of_the_run_without_a_model(tmp_path: Pa
                 if r["kind"] == "session"]
     calls = model.requests
 
-    replay = _script().replay("halumem", FIX / "halumem_mini.jsonl", out, None, None, model.name, False, "hashing")
+    replay = bench_script("replay_ingest").replay("halumem", FIX / "halumem_mini.jsonl", out, None, None, model.name,
+                                                  False, "hashing")
 
     assert model.requests == calls  # everything came from the cache
     assert [r["session"] for r in replay] == [s["session"] for s in sessions]
@@ -50,16 +44,17 @@ def test_replay_reproduces_every_session_of_the_run_without_a_model(tmp_path: Pa
     assert sum(sum(r["applied"].values()) for r in replay) > 0
 
 
-def test_replay_of_another_model_is_a_clear_error(tmp_path: Path) -> None:
+def test_replay_of_another_model_is_a_clear_error(tmp_path: Path, bench_script: Loader) -> None:
     out = tmp_path / "run"
     evaluate(EvalSpec(bench="halumem", data=FIX / "halumem_mini.jsonl", out=out, llm="fake", systems=("deltamem",),
                       progress=False, plots=False), model_factory=lambda _: FakeEvalModel(), embedder=HashingEmbedder())
     with pytest.raises(ConfigError, match="cache miss for model 'other'"):
-        _script().replay("halumem", FIX / "halumem_mini.jsonl", out, None, None, "other", False, "hashing")
+        bench_script("replay_ingest").replay("halumem", FIX / "halumem_mini.jsonl", out, None, None, "other", False,
+                                             "hashing")
 
 
-def test_refusal_reasons_are_counted_without_their_particulars() -> None:
-    kind = _script().reason_kind
+def test_refusal_reasons_are_counted_without_their_particulars(bench_script: Loader) -> None:
+    kind = bench_script("replay_ingest").reason_kind
     reason = "near-duplicate of a stored memory (0.93): Melanie is swamped"
     assert kind(reason) == "near-duplicate of a stored memory (…)"
     assert kind("UPDATE of unknown id 'm7' dropped") == "UPDATE of unknown id … dropped"
