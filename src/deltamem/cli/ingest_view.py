@@ -59,10 +59,9 @@ def print_session(res: Any, i: int, out: Console) -> None:
         u = res.agent.usage
         out.print(f"  [dim]{u.calls} LLM call(s), {u.prompt_tokens} prompt + {u.completion_tokens} completion "
                   f"tokens, {len(res.agent.searches)} extra search(es), {u.seconds:.1f} s[/]")
-        for r in res.agent.repaired:
-            out.print(f"  [dim]repaired: {escape(str(getattr(r.op, 'text', r.op.kind)))} — {escape(r.reason)}[/]")
-        for r in res.agent.rejected:
-            out.print(f"  [dim]dropped: {escape(str(getattr(r.op, 'text', r.op.kind)))} — {escape(r.reason)}[/]")
+        for label, items in (("repaired", res.agent.repaired), ("dropped", res.agent.rejected)):
+            for r in items:
+                out.print(f"  [dim]{label}: {escape(str(getattr(r.op, 'text', r.op.kind)))} — {escape(r.reason)}[/]")
 
 
 def ingest_dict(res: Any) -> dict[str, Any]:
