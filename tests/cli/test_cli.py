@@ -6,9 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from deltamem.agent import MemoryAgent
+from deltamem.api import Memory
+from deltamem.cli.ingest_view import ingest_dict, print_session
 from deltamem.cli.main import app
+from deltamem.embed.hashing import HashingEmbedder
+from deltamem.llm import ScriptedChatModel
+from deltamem.stores.memory import InMemoryStore
 
 
 @pytest.fixture
@@ -88,3 +95,21 @@ def test_demo_runs_with_hashing_embedder(cli, tmp_path: Path) -> None:  # type: 
     out = cli("demo", "--home", str(tmp_path / "demo"), "--embedder", "hashing", "--store-only")
     assert "re-imported copy identical: True" in out
     assert "Caroline moved to Seattle" in out
+
+
+def test_session_view_lists_repaired_apart_from_dropped_ops() -> None:
+    emb = HashingEmbedder(dim=64)
+    mem = Memory(store=InMemoryStore(), embedder=emb)
+    reply = json.dumps({"ops": [{"op": "UPDATE", "id": "m42", "text": "Caroline bought a red bike"},
+                                {"op": "DELETE", "id": "m43"}]})
+    mem.agent = MemoryAgent(ScriptedChatModel([reply]), embedder=emb)
+    res = mem.add([{"role": "user", "content": "I bought a red bike."}], user_id="c")
+
+    out = Console(record=True, width=200)
+    print_session(res, 0, out)
+    text = out.export_text()
+    assert "repaired: Caroline bought a red bike — UPDATE of unknown id 'm42' kept as ADD" in text
+    assert "dropped: DELETE — DELETE of unknown id 'm43' dropped" in text
+    agent = ingest_dict(res)["agent"]
+    assert [r["reason"] for r in agent["repaired"]] == ["UPDATE of unknown id 'm42' kept as ADD"]
+    assert [r["reason"] for r in agent["rejected"]] == ["DELETE of unknown id 'm43' dropped"]
