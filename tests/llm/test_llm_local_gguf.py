@@ -197,15 +197,22 @@ def test_corrupt_model_file_is_rebuilt_and_loads(tmp_path: Path) -> None:
 
 
 class _RecordingServer:
-    """Stands in for xllamacpp.Server after loading: records each request, answers with a fixed completion."""
+    """Wraps the loaded xllamacpp.Server: records each request before the real server answers it.
 
-    def __init__(self) -> None:
+    The real server stays inside the wrapper, so closing the model stops it as usual (replacing it outright dropped
+    a just-started llama-server, whose destructor could then hang forever).
+    """
+
+    def __init__(self, real: object) -> None:
+        self.real = real
         self.requests: list[dict[str, object]] = []
 
-    def handle_chat_completions(self, request: dict[str, object]) -> dict[str, object]:
-        self.requests.append(request)
-        return {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    def handle_chat_completions(self, request: dict[str, object]) -> object:
+        self.requests.append(dict(request))
+        return self.real.handle_chat_completions(request)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
 
 
 @pytest.mark.slow
@@ -216,13 +223,48 @@ def test_sampling_settings_go_into_every_request(sampling: dict[str, float] | No
     from deltamem.llm.local_gguf import LocalGGUFChatModel
 
     with LocalGGUFChatModel(_smollm2(), context_size=512, sampling=sampling) as model:
-        server = _RecordingServer()
+        server = _RecordingServer(model._server)
         model._server = server
         model.chat([{"role": "user", "content": "hi"}], max_tokens=4, temperature=0.0)
-    sent = server.requests[0]
-    for key in ("dry_multiplier", "repeat_penalty"):
-        assert sent.get(key) == expected.get(key)
-    assert sent["max_tokens"] == 4 and sent["temperature"] == 0.0
+        model.chat([{"role": "user", "content": "hello"}], max_tokens=2, temperature=0.0)
+    assert len(server.requests) == 2
+    for sent in server.requests:
+        for key in ("dry_multiplier", "repeat_penalty"):
+            assert sent.get(key) == expected.get(key)
+    assert server.requests[0]["max_tokens"] == 4 and server.requests[0]["temperature"] == 0.0
+
+
+@pytest.mark.slow
+def test_a_model_closed_right_after_loading_stops_in_bounded_time() -> None:
+    """The stop-before-listen race: a llama-server dropped at once used to hang its destructor (3 in 10 tries)."""
+    import time
+
+    from deltamem.llm.local_gguf import LocalGGUFChatModel
+
+    for _ in range(5):
+        started = time.perf_counter()
+        LocalGGUFChatModel(_smollm2(), context_size=256).close()
+        assert time.perf_counter() - started < 30
+    dropped = LocalGGUFChatModel(_smollm2(), context_size=256)
+    del dropped  # no close(): the finaliser stops it the same bounded way
+
+
+def test_stop_server_gives_up_with_a_clear_error_instead_of_hanging() -> None:
+    import threading
+
+    from deltamem.llm._llama_stop import stop_server
+
+    release = threading.Event()
+
+    class Stuck:
+        listening_address = "http://127.0.0.1:9"  # nothing listens: the wait for the listener gives up
+
+        def __del__(self) -> None:
+            release.wait(5)
+
+    with pytest.raises(LLMError, match="did not stop within"):
+        stop_server([Stuck()], name="stuck", timeout=0.2, listen_timeout=0.1)
+    release.set()
 
 
 def test_sampling_cannot_override_chat_arguments() -> None:

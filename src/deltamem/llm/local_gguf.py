@@ -24,6 +24,7 @@ Tools passed anyway are forwarded, and any tool calls the server parses are retu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError, LLMError
+from deltamem.llm._llama_stop import stop_server
 from deltamem.llm._request import build_request
 from deltamem.llm.base import ChatResponse, Message, ToolCall, Usage
 from deltamem.llm.model_files import DEFAULT_MODEL, MODELS, ensure_model
@@ -180,8 +182,19 @@ class LocalGGUFChatModel:
         return parse_reply(reply, seconds=seconds, source=self._name)
 
     def close(self) -> None:
-        """Stop llama.cpp and free the model's memory (also done when the object is garbage-collected)."""
-        self._server = None
+        """Stop llama.cpp and free the model's memory (also done when the object is garbage-collected).
+
+        Bounded: raises :class:`LLMError` if llama.cpp's threads do not stop within
+        :data:`~deltamem.llm._llama_stop.STOP_TIMEOUT` seconds, instead of waiting forever.
+        """
+        holder, self._server = [getattr(self, "_server", None)], None
+        stop_server(holder, name=self._name)
+
+    def __del__(self) -> None:
+        # A model dropped without close() must not run llama.cpp's unbounded destructor in whichever thread the GC
+        # happens to use; at interpreter exit no thread can be started any more, hence the blanket suppress.
+        with contextlib.suppress(Exception):
+            self.close()
 
     def __enter__(self) -> LocalGGUFChatModel:
         return self
