@@ -1,10 +1,26 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install everything, lint, type-check, run pytest (slow tests included).
 # Pass pytest arguments through, e.g. `bash scripts/test.sh -m "not slow"` for a quick local run.
+#
+# It cannot hang: every test has a limit (pytest-timeout, plus a watchdog for tests stuck in native code), pytest
+# as a whole has DELTAMEM_TEST_BUDGET seconds (default 1500), and scripts/run_pytest.py stops whatever the tests
+# left running and removes their temp folder however the run ends. The slowest tests are listed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh local,server,postgres,train,dev
+start=$SECONDS
+step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*"; }
+
+step "install: .venv with deltamem[local,server,postgres,train,dev] (scripts/setup.sh)"
+timeout 1800 bash scripts/setup.sh local,server,postgres,train,dev
 . .venv/bin/activate
-ruff check src tests bench
+step "ruff"
+ruff check src tests bench scripts
+step "mypy"
 mypy
-python -m pytest "$@"
+step "pytest (the 15 slowest tests are listed at the end)"
+set +e
+python scripts/run_pytest.py --durations=15 --durations-min=1 "$@"
+rc=$?
+set -e
+step "done: pytest exit status $rc"
+exit $rc

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.timeout_watchdog import pytest_configure, pytest_runtest_protocol  # noqa: F401  (the watchdog hooks)
 
 from deltamem.api import Memory
 from deltamem.embed.hashing import HashingEmbedder
