@@ -21,10 +21,12 @@ from deltamem.cli.common import (
     _scope,
     run_safely,
 )
+from deltamem.cli.json_flag import JsonAnywhereGroup
 from deltamem.core.codec import entry_to_dict
+from deltamem.stores.base import SearchMode
 
 app = typer.Typer(name="deltamem", help="Long-term memory for LLM assistants.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=False, cls=JsonAnywhereGroup)
 
 @app.callback()
 def _main(
@@ -33,7 +35,8 @@ def _main(
     embedder: Annotated[str | None, typer.Option(help="minilm | openai | hashing (overrides the config).")] = None,
     llm: Annotated[str | None, typer.Option(
         help="local[:model-or-path] | openai:MODEL[@BASE_URL] | none (overrides the config).")] = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    json_out: Annotated[bool, typer.Option(
+        "--json", help="Print JSON instead of tables (also accepted after the command).")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug output.")] = False,
 ) -> None:
     """deltamem keeps an assistant's long-term memory current: ADD / UPDATE / DELETE with history and revert."""
@@ -60,20 +63,25 @@ def add(facts: Annotated[list[str], typer.Argument(
     run_safely(body)
 
 
+_SEARCH_MODES: dict[str, SearchMode] = {"hybrid": "hybrid", "vector": "vector", "keyword": "keyword"}
+
+
 @app.command()
 def search(query: str, user: User = None, agent: Agent = None, namespace: Namespace = None,
            k: Annotated[int, typer.Option("-k", help="How many results.")] = 10,
-           mode: Annotated[str, typer.Option(help="hybrid | vector | keyword")] = "hybrid") -> None:
+           mode: Annotated[str | None, typer.Option(
+               help="hybrid | vector | keyword (default: the config's search_mode, hybrid).")] = None) -> None:
     """Find the memories most relevant to a query."""
     def body() -> None:
-        if mode not in ("hybrid", "vector", "keyword"):
+        if mode is not None and mode not in _SEARCH_MODES:
             raise ValueError("--mode must be hybrid, vector or keyword")
         with OPTS.memory() as m:
-            hits = m.search(query, k=k, mode=mode, **_scope(user, agent, namespace))
+            used: SearchMode = _SEARCH_MODES[mode] if mode else m.config.search_mode
+            hits = m.search(query, k=k, mode=used, **_scope(user, agent, namespace))
         if OPTS.json:
             render.print_json({"results": [render.hit_dict(h) for h in hits]})
         else:
-            render.console.print(render.hits_table(hits))
+            render.console.print(render.hits_table(hits, mode=used))
     run_safely(body)
 
 

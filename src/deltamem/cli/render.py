@@ -11,7 +11,7 @@ from rich.table import Table
 
 from deltamem.core import ChangeSet, MemoryEntry
 from deltamem.core.codec import entry_to_dict
-from deltamem.stores.base import ChangeSetRecord, HistoryRecord, SearchHit
+from deltamem.stores.base import RRF_K, ChangeSetRecord, HistoryRecord, SearchHit, SearchMode
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -63,10 +63,22 @@ def entries_table(entries: Iterable[MemoryEntry], *, title: str = "memories") ->
     return table
 
 
-def hits_table(hits: Sequence[SearchHit]) -> Table:
-    """Search hits as a table."""
-    table = Table(title="search results")
-    table.add_column("score", justify="right")
+#: Per search mode: the score column's title and a caption saying what the number means. The scores are the
+#: store's own (``SearchHit.score``), printed unchanged; only their explanation differs.
+SCORE_LEGEND: dict[SearchMode, tuple[str, str]] = {
+    "hybrid": ("rank score",
+               f"rank score: reciprocal rank fusion of the vector and keyword rankings, Σ 1/({RRF_K} + rank); "
+               f"{2 / (RRF_K + 1):.3f} = first in both, {1 / (RRF_K + 1):.3f} = first in one. Only the order counts."),
+    "vector": ("cosine", "cosine: similarity of the embeddings, -1 to 1, higher is closer."),
+    "keyword": ("BM25", "BM25: relevance of the matching words; higher is better, no upper bound."),
+}
+
+
+def hits_table(hits: Sequence[SearchHit], *, mode: SearchMode = "hybrid") -> Table:
+    """Search hits as a table; the score column and the caption say what the ``mode``'s scores mean."""
+    column, caption = SCORE_LEGEND[mode]
+    table = Table(title=f"search results ({mode})", caption=caption, caption_justify="left")
+    table.add_column(column, justify="right")
     table.add_column("id", style="dim", no_wrap=True)
     table.add_column("memory")
     table.add_column("timestamp", style="cyan", no_wrap=True)
