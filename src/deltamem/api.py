@@ -68,13 +68,14 @@ class Memory:
             )
 
     @classmethod
-    def from_config(cls, config: MemoryConfig | None = None) -> Memory:
-        """Build store and embedder from a config (defaults: SQLite file + local MiniLM)."""
+    def from_config(cls, config: MemoryConfig | None = None, *, llm: ChatModel | None = None) -> Memory:
+        """Build store, embedder and LLM from a config (defaults: SQLite file + local MiniLM + the packaged GGUF,
+        loaded on first use); ``llm`` replaces the chat model ``config.llm`` names."""
         from deltamem.registry import build_chat_model, build_embedder, build_store
 
         config = config or MemoryConfig()
         return cls(store=build_store(config), embedder=build_embedder(config.embedder),
-                   llm=build_chat_model(config.llm), config=config)
+                   llm=llm if llm is not None else build_chat_model(config.llm), config=config)
 
     def close(self) -> None:
         """Close the store."""

@@ -88,10 +88,16 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: ``DELTAMEM_*`` variables that are not config keys: read by the command line (model cache, serve-llm reuse,
+#: evaluation data, MCP token) or by the server's own settings (admin key).
+NOT_CONFIG_VARIABLES = frozenset({"DELTAMEM_HOME", "DELTAMEM_CACHE_DIR", "DELTAMEM_REUSE_SERVER", "DELTAMEM_EVAL_DATA",
+                                  "DELTAMEM_MCP_TOKEN", "DELTAMEM_ADMIN_KEY"})
+
+
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in env.items():
-        if not key.startswith("DELTAMEM_") or key == "DELTAMEM_HOME":
+        if not key.startswith("DELTAMEM_") or key in NOT_CONFIG_VARIABLES:
             continue
         path = key[len("DELTAMEM_"):].lower().split("__")
         node = out

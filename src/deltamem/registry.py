@@ -6,6 +6,7 @@ Imports are lazy so that the base install never imports onnxruntime, xllamacpp o
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from deltamem.core import ConfigError
@@ -80,8 +81,14 @@ def parse_llm_spec(spec: str) -> dict[str, str | None]:
     return {"provider": provider, "model": model or None, "base_url": base_url or None}
 
 
-def build_chat_model(cfg: LLMConfig) -> ChatModel | None:
-    """The chat model a config names (None for ``none``). Local models load lazily, on the first chat."""
+def build_chat_model(cfg: LLMConfig, *,
+                     running_server: Callable[[], ChatModel | None] | None = None) -> ChatModel | None:
+    """The chat model a config names (None for ``none``). Local models load lazily, on the first chat.
+
+    ``running_server`` (provider ``local`` only) is called at that first chat; a model it returns (a client of a
+    running ``deltamem serve-llm``, see :mod:`deltamem.llm.reuse`) is used instead of loading the GGUF in process.
+    The CLI passes one; library callers get the in-process model unless they pass one too.
+    """
     from deltamem.llm.lazy import LazyChatModel
 
     model: ChatModel
@@ -89,6 +96,10 @@ def build_chat_model(cfg: LLMConfig) -> ChatModel | None:
         return None
     if cfg.provider == "local":
         def load_local() -> ChatModel:
+            if running_server is not None:
+                served = running_server()
+                if served is not None:
+                    return served
             try:
                 from deltamem.llm.local_gguf import LocalGGUFChatModel
             except ImportError as e:

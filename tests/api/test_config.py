@@ -28,6 +28,13 @@ def test_home_sets_sqlite_path() -> None:
     assert default_home({"XDG_DATA_HOME": "/x"}) == Path("/x/deltamem")
 
 
+def test_command_line_variables_are_not_config_keys() -> None:
+    # Read by the CLI / server elsewhere; they used to fail every command with "Extra inputs are not permitted".
+    env = {"DELTAMEM_CACHE_DIR": "/models", "DELTAMEM_REUSE_SERVER": "0", "DELTAMEM_EVAL_DATA": "/d",
+           "DELTAMEM_MCP_TOKEN": "t", "DELTAMEM_ADMIN_KEY": "k"}
+    assert load_config(env=env) == MemoryConfig()
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [({"DELTAMEM_TOP_K": "many"}, "top_k"), ({"DELTAMEM_EMBEDDER__PROVIDER": "word2vec"}, "embedder.provider"),

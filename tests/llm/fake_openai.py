@@ -34,12 +34,16 @@ class FakeChatServer:
     """Answers each POST with the next queued ``(status, body)``, or ``default`` when the queue is empty.
 
     ``requests`` holds every JSON body received; ``api_key``, when set, makes any other bearer token a 401.
-    Error answers carry ``retry-after-ms: 1`` so that SDK retries do not sleep.
+    Error answers carry ``retry-after-ms: 1`` so that SDK retries do not sleep. ``GET /v1/models`` lists ``models``
+    (``gets`` counts those requests).
     """
 
     def __init__(self, *, api_key: str | None = "test-key",
-                 default: Answer | Callable[[dict[str, Any]], Answer] | None = None) -> None:
+                 default: Answer | Callable[[dict[str, Any]], Answer] | None = None,
+                 models: tuple[str, ...] = ("fake-chat",)) -> None:
         self.api_key = api_key
+        self.models = models
+        self.gets = 0
         self.default = default if default is not None else (200, completion())
         self.queue: list[Answer] = []
         self.requests: list[dict[str, Any]] = []
@@ -75,12 +79,30 @@ class FakeChatServer:
                 return self.queue.pop(0)
             return self.default(body) if callable(self.default) else self.default
 
+    def _models(self, path: str, auth: str) -> Answer:
+        with self._lock:
+            self.gets += 1
+            if self.api_key is not None and auth != f"Bearer {self.api_key}":
+                return 401, {"error": {"message": "Incorrect API key provided", "code": "invalid_api_key"}}
+        if path.rstrip("/") != "/v1/models":
+            return 404, {"error": {"message": f"no route {path}"}}
+        return 200, {"object": "list", "data": [{"id": m, "object": "model", "owned_by": "fake"} for m in self.models]}
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 return None
+
+            def do_GET(self) -> None:
+                status, payload = fake._models(self.path, self.headers.get("Authorization", ""))
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))

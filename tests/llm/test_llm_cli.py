@@ -54,3 +54,33 @@ def test_llm_bench_measures_the_cache_gain() -> None:
     assert data["turn2_cold_prefilled_tokens"] == data["turn2_prompt_tokens"]
     assert data["turn2_warm_prefilled_tokens"] < data["turn2_prompt_tokens"] / 5
     assert data["decode_tokens"] == 8 and data["decode_tok_per_s"] > 0
+
+
+def test_serve_llm_record_names_the_model_and_never_the_key(tmp_path: Path) -> None:
+    from deltamem.cli.llm_cmd import _record
+    from deltamem.llm.model_files import MODELS
+
+    packaged = _record(host="0.0.0.0", port=8011, name="qwen2.5-coder-1.5b", model=None, path=tmp_path / "q.gguf",
+                       context_size=16384, api_key_env="SERVE_KEY", embeddings=None)
+    assert packaged.base_url == "http://127.0.0.1:8011/v1"  # clients connect over loopback
+    assert packaged.packaged == "qwen2.5-coder-1.5b" and packaged.sha256 == MODELS["qwen2.5-coder-1.5b"].sha256
+    assert packaged.api_key_required and packaged.api_key_env == "SERVE_KEY"
+    by_path = _record(host="127.0.0.1", port=9, name="m", model=str(tmp_path / "m.gguf"), path=tmp_path / "m.gguf",
+                      context_size=2048, api_key_env=None, embeddings="minilm")
+    assert (by_path.packaged, by_path.sha256, by_path.api_key_required) == (None, None, False)
+    assert by_path.path == str((tmp_path / "m.gguf").resolve())
+
+
+def test_sigterm_becomes_a_clean_exit() -> None:
+    import os
+    import signal
+    import time
+
+    from deltamem.cli.llm_cmd import _stop_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as stopped, _stop_on_sigterm():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # interrupted by the handler at once
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == before

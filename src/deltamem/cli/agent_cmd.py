@@ -20,7 +20,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def ask(question: str, user: User = None, agent: Agent = None, namespace: Namespace = None,
             k: Annotated[int, typer.Option("-k", help="Memories to retrieve.")] = 10) -> None:
-        """Answer a question from memory (top-k hybrid search, then the LLM)."""
+        """Answer a question from memory (top-k hybrid search, then the LLM).
+
+        With the local model, a running `deltamem serve-llm` of the same model answers instead of loading it again
+        here (one dim line on stderr says which); DELTAMEM_REUSE_SERVER=0 always loads it in this process.
+        """
         def body() -> None:
             with OPTS.memory() as m:
                 ans = m.answer(question, k=k, **_scope(user, agent, namespace))

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from deltamem.cli import render
 from deltamem.core import DeltamemError
+
+if TYPE_CHECKING:
+    from deltamem.config import LLMConfig
+    from deltamem.llm.base import ChatModel
 
 
 @dataclass
@@ -38,7 +43,28 @@ class Options:
             from deltamem.registry import parse_llm_spec
 
             overrides["llm"] = {k: v for k, v in parse_llm_spec(self.llm).items() if v is not None}
-        return Memory.from_config(load_config(self.config, overrides=overrides))
+        config = load_config(self.config, overrides=overrides)
+        return Memory.from_config(config, llm=cli_chat_model(config.llm, os.environ))
+
+
+def cli_chat_model(cfg: LLMConfig, env: Mapping[str, str]) -> ChatModel | None:
+    """The chat model of CLI commands: as configured, except that the default ``local`` provider uses a running
+    ``deltamem serve-llm`` of the same model when there is one (decided at the first chat by
+    :func:`deltamem.llm.reuse.choose_server`; ``DELTAMEM_REUSE_SERVER=0`` switches it off). One dim line on stderr
+    says which is used."""
+    from deltamem.registry import build_chat_model
+
+    if cfg.provider != "local":
+        return build_chat_model(cfg)
+
+    def running_server() -> ChatModel | None:
+        from deltamem.llm.reuse import choose_server
+
+        choice = choose_server(cfg.model, context_size=cfg.context_size, env=env)
+        render.err_console.print(choice.describe(cfg.model), style="dim", markup=False)
+        return choice.chat_model(timeout=cfg.timeout_s) if choice.record is not None else None
+
+    return build_chat_model(cfg, running_server=running_server)
 
 
 OPTS = Options()

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from deltamem.cli import render
 from deltamem.cli.common import OPTS, run_safely
+
+if TYPE_CHECKING:
+    from deltamem.llm.discovery import ServerRecord
 
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", "-m", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, smollm2-135m, or a .gguf path.")]
@@ -34,6 +41,48 @@ def _resolve(model: str | None, cache_dir: Path | None, *, progress: bool) -> tu
     return path, path.stem
 
 
+def _record(*, host: str, port: int, name: str, model: str | None, path: Path, context_size: int,
+            api_key_env: str | None, embeddings: str | None) -> ServerRecord:
+    """What this server advertises in its discovery file (never the key itself)."""
+    from deltamem.llm.discovery import ServerRecord, client_url, now_iso
+    from deltamem.llm.model_files import DEFAULT_MODEL, MODELS
+
+    key = model or DEFAULT_MODEL
+    spec = MODELS.get(key)
+    return ServerRecord(base_url=client_url(host, port), model=name, path=str(path.resolve()),
+                        packaged=key if spec else None, sha256=spec.sha256 if spec else None, pid=os.getpid(),
+                        started=now_iso(), context_size=context_size, api_key_env=api_key_env, embeddings=embeddings)
+
+
+@contextlib.contextmanager
+def _advertised(record: ServerRecord, *, enabled: bool) -> Iterator[Path | None]:
+    """The discovery file of ``record`` while the block runs (None when disabled or not writable)."""
+    if not enabled:
+        yield None
+        return
+    from deltamem.llm.discovery import advertise, runtime_dir
+
+    with advertise(record, runtime_dir(os.environ)) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Make SIGTERM (``kill``) a clean exit, so that the server stops and its discovery file is removed."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve-llm``, ``llm-models`` and ``llm-bench``."""
 
@@ -50,9 +99,17 @@ def register(app: typer.Typer) -> None:
         api_key_env: Annotated[str | None, typer.Option(
             "--api-key-env", help="Require clients to send the key held in this environment variable.")] = None,
         cache_dir: CacheOpt = None,
+        advertise: Annotated[bool, typer.Option(
+            "--advertise/--no-advertise", help="Write a discovery file while serving, so that `deltamem ask` / "
+            "`add` use this server instead of loading the same model again (they skip it when "
+            "DELTAMEM_REUSE_SERVER=0).")] = True,
         json_out: JsonOpt = False,
     ) -> None:
-        """Serve the local GGUF model as an OpenAI-compatible API (chat, and embeddings with --embeddings)."""
+        """Serve the local GGUF model as an OpenAI-compatible API (chat, and embeddings with --embeddings).
+
+        While it runs, commands that need this same model (`deltamem ask`, `deltamem add` of a conversation) use it
+        instead of loading their own copy; see docs/llm.md.
+        """
         def body() -> None:
             from deltamem.core import ConfigError
             from deltamem.llm.serve import LLMEndpoint
@@ -73,19 +130,27 @@ def register(app: typer.Typer) -> None:
                 embedder = MiniLMEmbedder()
             endpoint = LLMEndpoint(path, model_name=name, host=host, port=port, context_size=ctx, threads=threads,
                                    embedder=embedder, api_key=api_key)
-            info: dict[str, Any] = {"base_url": endpoint.base_url, "model": name, "path": str(path),
-                                    "context_size": ctx, "load_seconds": round(endpoint.load_seconds, 2),
-                                    "embeddings": embedder.name if embedder else None,
-                                    "embedding_dims": embedder.dim if embedder else None}
-            if json_out or OPTS.json:
-                render.print_json(info)
-            else:
-                render.console.print(f"serving [bold]{name}[/] at [bold]{endpoint.base_url}[/] "
-                                     f"(context {ctx}, loaded in {endpoint.load_seconds:.1f}s)")
-                if embedder is not None:
-                    render.console.print(f"embeddings: {embedder.name} ({embedder.dim} dims) at the same base_url")
-                render.console.print("Ctrl-C to stop", style="dim")
-            endpoint.serve_forever()
+            record = _record(host=endpoint.host, port=endpoint.port, name=name, model=model, path=path,
+                             context_size=ctx, api_key_env=api_key_env, embeddings=embedder.name if embedder else None)
+            with _stop_on_sigterm(), _advertised(record, enabled=advertise) as discovery_file:
+                info: dict[str, Any] = {"base_url": endpoint.base_url, "model": name, "path": str(path),
+                                        "context_size": ctx, "load_seconds": round(endpoint.load_seconds, 2),
+                                        "embeddings": embedder.name if embedder else None,
+                                        "embedding_dims": embedder.dim if embedder else None,
+                                        "pid": record.pid, "discovery_file": discovery_file and str(discovery_file)}
+                if json_out or OPTS.json:
+                    render.print_json(info)
+                else:
+                    render.console.print(f"serving [bold]{name}[/] at [bold]{endpoint.base_url}[/] "
+                                         f"(context {ctx}, loaded in {endpoint.load_seconds:.1f}s)")
+                    if embedder is not None:
+                        render.console.print(f"embeddings: {embedder.name} ({embedder.dim} dims) at the same "
+                                             "base_url")
+                    if discovery_file is not None:
+                        render.console.print(f"deltamem ask / add use this server while it runs ({discovery_file})",
+                                             style="dim", markup=False)
+                    render.console.print("Ctrl-C to stop", style="dim")
+                endpoint.serve_forever()
 
         run_safely(body)
 

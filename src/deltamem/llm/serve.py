@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from deltamem.core.errors import ConfigError
 from deltamem.embed.base import Embedder
+from deltamem.llm._llama_stop import stop_server
 from deltamem.llm.openai_wire import embeddings_answer, error_body
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,8 @@ class LLMEndpoint:
         try:
             self._httpd = ThreadingHTTPServer((host, port), _handler(self))
         except OSError as e:
-            self._llama = None
+            holder, self._llama = [self._llama], None
+            stop_server(holder, name=self.model_name)
             raise ConfigError(f"cannot listen on {host}:{port}: {e}") from e
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
@@ -108,9 +110,19 @@ class LLMEndpoint:
         self._thread.start()
 
     @property
+    def host(self) -> str:
+        """The interface the front listens on."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The port the front listens on (the one chosen when ``port=0`` was asked for)."""
+        return int(self._httpd.server_port)
+
+    @property
     def base_url(self) -> str:
         """The API root for clients, ``http://<host>:<port>/v1``."""
-        return f"http://{self._host}:{self._httpd.server_port}/v1"
+        return f"http://{self._host}:{self.port}/v1"
 
     def serve_forever(self) -> None:
         """Block until interrupted (Ctrl-C), then stop."""
@@ -124,7 +136,8 @@ class LLMEndpoint:
         """Stop the front and llama-server."""
         self._httpd.shutdown()
         self._httpd.server_close()
-        self._llama = None
+        holder, self._llama = [self._llama], None
+        stop_server(holder, name=self.model_name)
 
     def __enter__(self) -> LLMEndpoint:
         return self
