@@ -67,3 +67,19 @@ def test_agent_output_error_leaves_memory_untouched(llm, tmp_path: Path) -> None
     with pytest.raises(AgentOutputError):
         m.add([{"role": "user", "content": "I moved to Seattle last week."}], user_id="c", session_date="2024-03-04")
     assert m.state(user_id="c") == before
+
+
+def test_demo_tour_reports_every_check(llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The demo's agent tour with the real model runs to the end and marks every expected fact, right or wrong: the
+    agent's quality is measured there, not asserted here."""
+    from deltamem.api import Memory
+    from deltamem.cli.demo_cmd import _agent_tour
+    from deltamem.embed.onnx_minilm import MiniLMEmbedder
+    from deltamem.stores.sqlite import SqliteStore
+
+    m = Memory(store=SqliteStore(tmp_path / "m.db"), embedder=MiniLMEmbedder(), llm=llm)
+    report = _agent_tour(m, tmp_path)
+    assert (report.answers_total, report.memory_total) == (14, 11)
+    assert 0 <= report.answers_passed <= 14 and 0 <= report.memory_passed <= 11
+    assert len(report.session_s) == 4 and len(report.answer_s) == 14 and report.load_s is None  # loaded by fixture
+    assert (tmp_path / "caroline.jsonl").exists()
