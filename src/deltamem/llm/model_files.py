@@ -44,6 +44,12 @@ class PackagedModel:
     sha256: str
     size: int
     description: str
+    extra: str  # the deltamem extra that installs its packages
+
+    @property
+    def install_hint(self) -> str:
+        """The pip command that installs this model's packages."""
+        return f"pip install 'deltamem[{self.extra}]'"
 
     @property
     def single_file(self) -> bool:
@@ -63,6 +69,7 @@ MODELS: Mapping[str, PackagedModel] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             size=1_117_320_768,
             description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (default)",
+            extra="local",
         ),
         PackagedModel(
             name="qwen2.5-coder-0.5b",
@@ -72,6 +79,7 @@ MODELS: Mapping[str, PackagedModel] = {
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             size=491_400_064,
             description="Qwen2.5-Coder-0.5B-Instruct Q4 (smaller, weaker)",
+            extra="local-small",
         ),
         PackagedModel(
             name="smollm2-135m",
@@ -80,6 +88,7 @@ MODELS: Mapping[str, PackagedModel] = {
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             size=98_362_432,
             description="SmolLM2-135M-Instruct Q4_1 (tiny; for tests)",
+            extra="dev",
         ),
     )
 }
@@ -105,7 +114,7 @@ def packaged_model(name: str) -> PackagedModel:
         raise ConfigError(f"unknown packaged model {name!r}; known: {known} (or give a .gguf path)") from None
 
 
-def part_files(distributions: Sequence[str]) -> list[Path]:
+def part_files(distributions: Sequence[str], *, install_hint: str = _INSTALL_HINT) -> list[Path]:
     """The data file of each installed distribution, in order, located through ``importlib.metadata``.
 
     The packages are never imported (some run code on import). Each must hold exactly one ``.bin`` or ``.gguf`` file.
@@ -124,7 +133,7 @@ def part_files(distributions: Sequence[str]) -> list[Path]:
         paths.append(Path(str(dist.locate_file(found[0]))))
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise ConfigError(f"model packages not installed: {shown}; {_INSTALL_HINT}")
+        raise ConfigError(f"model packages not installed: {shown}; {install_hint}")
     return paths
 
 
@@ -178,25 +187,63 @@ def assemble(parts: Sequence[Path], dest: Path, *, sha256: str, size: int, progr
         raise ConfigError(f"not enough disk space in {dest.parent}: {size:,} bytes needed, {free:,} free "
                           "(choose another cache directory)")
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    digest = hashlib.sha256()
     try:
-        with tmp.open("wb") as out, _progress(size, f"assembling {dest.name}", enabled=progress) as advance:
-            for part in parts:
-                with part.open("rb") as f:
-                    while chunk := f.read(CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        advance(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
-        if digest.hexdigest() != sha256:
-            raise ConfigError(f"assembled model {dest.name} has sha256 {digest.hexdigest()}, expected {sha256}; "
+        if _clone_parts(parts, tmp):  # shares the parts' blocks (reflink): no second copy on disk
+            digest = sha256_file(tmp, progress=progress, label=f"verifying {dest.name}")
+        else:
+            digest = _copy_parts(parts, tmp, size, label=f"assembling {dest.name}", progress=progress)
+        if digest != sha256:
+            raise ConfigError(f"assembled model {dest.name} has sha256 {digest}, expected {sha256}; "
                               f"the part packages are damaged, reinstall them ({_INSTALL_HINT})")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
     _write_marker(dest, sha256=sha256, size=size)
     return dest
+
+
+def _copy_parts(parts: Sequence[Path], dest: Path, size: int, *, label: str, progress: bool) -> str:
+    """Concatenate ``parts`` into ``dest`` byte by byte; the sha256 of what was written."""
+    digest = hashlib.sha256()
+    with dest.open("wb") as out, _progress(size, label, enabled=progress) as advance:
+        for part in parts:
+            with part.open("rb") as f:
+                while chunk := f.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    advance(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
+    return digest.hexdigest()
+
+
+#: Linux ``FICLONERANGE`` (``_IOW(0x94, 13, struct file_clone_range)``): share a byte range of one file with another.
+_FICLONERANGE = 0x4020940D
+
+
+def _clone_range(src: int, dst: int, offset: int, length: int) -> None:
+    """Reflink ``length`` bytes of ``src`` into ``dst`` at ``offset`` (OSError where the filesystem cannot)."""
+    import fcntl
+    import struct
+
+    fcntl.ioctl(dst, _FICLONERANGE, struct.pack("qQQQ", src, 0, length, offset))
+
+
+def _clone_parts(parts: Sequence[Path], dest: Path) -> bool:
+    """Build ``dest`` from ``parts`` by sharing their blocks (btrfs, XFS, bcachefs...): True if done, False where the
+    platform or filesystem cannot (ext4, tmpfs, other OSes; then nothing is left at ``dest``)."""
+    offset = 0
+    try:
+        with dest.open("wb") as out:
+            for part in parts:
+                length = part.stat().st_size
+                with part.open("rb") as f:
+                    _clone_range(f.fileno(), out.fileno(), offset, length)
+                offset += length
+    except (OSError, ImportError):
+        dest.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def ensure_file(parts: Sequence[Path], dest: Path, *, sha256: str, size: int, progress: bool = True) -> Path:
@@ -211,16 +258,24 @@ def ensure_file(parts: Sequence[Path], dest: Path, *, sha256: str, size: int, pr
 def ensure_model(name: str = DEFAULT_MODEL, *, cache_dir: Path | None = None, progress: bool = True) -> Path:
     """The path of the packaged model ``name``, assembled into ``cache_dir`` on first use and verified.
 
-    Single-file models (``smollm2-135m``) are used in place inside their installed package.
+    Single-file models (``smollm2-135m``) are used in place inside their installed package. A multi-part model's
+    assembled file shares the parts' disk blocks where the filesystem can (reflink); elsewhere it is a copy, and
+    once it is verified the part packages are no longer needed (uninstalling them frees their space).
     """
     spec = packaged_model(name)
-    parts = part_files(spec.distributions)
     if spec.single_file:
-        if parts[0].stat().st_size != spec.size:
-            raise ConfigError(f"{parts[0]} has the wrong size; reinstall {spec.distributions[0]}")
-        return parts[0]
+        part = part_files(spec.distributions, install_hint=spec.install_hint)[0]
+        if part.stat().st_size != spec.size:
+            raise ConfigError(f"{part} has the wrong size; reinstall {spec.distributions[0]}")
+        return part
     directory = cache_dir if cache_dir is not None else default_cache_dir()
-    return ensure_file(parts, directory / spec.filename, sha256=spec.sha256, size=spec.size, progress=progress)
+    dest = directory / spec.filename
+    with _lock(dest):
+        # A verified assembled file is all that is needed: the part packages may be uninstalled after first use.
+        if is_verified(dest, sha256=spec.sha256, size=spec.size, progress=progress):
+            return dest
+    parts = part_files(spec.distributions, install_hint=spec.install_hint)
+    return ensure_file(parts, dest, sha256=spec.sha256, size=spec.size, progress=progress)
 
 
 def _marker(path: Path) -> Path:
