@@ -89,9 +89,11 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 
 
 #: ``DELTAMEM_*`` variables that are not config keys: read by the command line (model cache, serve-llm reuse,
-#: evaluation data, MCP token) or by the server's own settings (admin key).
+#: evaluation data, MCP token), by the server's own settings (admin key) or by the test runner (its budget, the
+#: watchdog's grace, the token that marks a run's processes; they reach every process a test starts).
 NOT_CONFIG_VARIABLES = frozenset({"DELTAMEM_HOME", "DELTAMEM_CACHE_DIR", "DELTAMEM_REUSE_SERVER", "DELTAMEM_EVAL_DATA",
-                                  "DELTAMEM_MCP_TOKEN", "DELTAMEM_ADMIN_KEY"})
+                                  "DELTAMEM_MCP_TOKEN", "DELTAMEM_ADMIN_KEY", "DELTAMEM_TEST_BUDGET",
+                                  "DELTAMEM_WATCHDOG_GRACE", "DELTAMEM_TEST_RUN"})
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -77,6 +77,13 @@ NOT_RUN: dict[str, NotRun] = {
         "needs an OpenAI-compatible server at 127.0.0.1:8000",
         ("tests/llm/test_llm_openai_compat.py", "tests/synth/test_synth_cli.py::"
          "test_the_same_command_runs_against_an_openai_compatible_endpoint")),
+    "deltamem llm-models --ensure qwen2.5-coder-1.5b": NotRun(
+        "assembles and hashes the real 1.1 GB model (into the test's temporary HOME)",
+        ("tests/llm/test_llm_model_files.py", "tests/llm/test_llm_cli.py")),
+    "pip uninstall *": NotRun("uninstalls packages from this environment", (
+        "tests/llm/test_llm_model_files.py::test_a_verified_model_is_used_after_its_part_packages_are_uninstalled",)),
+    "deltamem --llm local:/path/to/model.gguf ...": NotRun(
+        "a synopsis with a placeholder path", ("tests/llm/test_llm_local_gguf.py",)),
     "deltamem serve-llm --embeddings": NotRun("starts a server on the real GGUF model",
                                               ("tests/llm/test_llm_serve.py::test_embeddings_in_both_encodings",)),
     "deltamem review list|show|approve|edit|reject": NotRun("a synopsis of five sub-commands",
@@ -162,12 +169,12 @@ def test_every_readme_example_is_run_or_listed() -> None:
 
 
 def test_a_new_example_that_does_not_run_here_is_reported() -> None:
-    new = parse("## Install\n\n```bash\npip uninstall -y deltamem   # clean up\ndeltamem list --user x\n```\n"
+    new = parse("## Install\n\n```bash\napt-get remove -y deltamem   # clean up\ndeltamem list --user x\n```\n"
                 "Check with `sha256sum model.gguf`.\n\n```yaml\nkey: value\n```\n")
     problems = untested(new)
     assert len(problems) == 3, problems
-    assert problems[0].startswith("README.md:4 (Install): `pip uninstall -y deltamem` (bash) is neither run")
-    assert "'pip uninstall -y deltamem': NotRun(" in problems[0]
+    assert problems[0].startswith("README.md:4 (Install): `apt-get remove -y deltamem` (bash) is neither run")
+    assert "'apt-get remove -y deltamem': NotRun(" in problems[0]
     assert "`sha256sum model.gguf` (inline)" in problems[1] and "(yaml)" in problems[2]
 
 
