@@ -6,6 +6,9 @@ key, so generated bodies reach the routes instead of stopping at authentication.
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,10 @@ from deltamem.server import ServerConfig, create_app  # noqa: E402
 from deltamem.server.keys import KeyStore  # noqa: E402
 from deltamem.server.state import StateDB  # noqa: E402
 
-_TMP = Path(__import__("tempfile").mkdtemp(prefix="deltamem-schemathesis-"))
+# Made at import (schemathesis needs the app to build its tests), removed when the test process exits: also when
+# this module was only collected (e.g. deselected by -k), which a fixture's teardown would miss.
+_TMP = Path(tempfile.mkdtemp(prefix="deltamem-schemathesis-"))
+atexit.register(shutil.rmtree, _TMP, True)
 _DB = StateDB(_TMP / "server.db")
 _KEY = KeyStore(_DB).create(tenant="fuzz")[1]
 _ADMIN = "admin-key-for-fuzzing"
