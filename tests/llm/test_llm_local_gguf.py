@@ -272,3 +272,17 @@ def test_sampling_cannot_override_chat_arguments() -> None:
 
     with pytest.raises(ConfigError, match="must not set max_tokens"):
         LocalGGUFChatModel(_smollm2(), context_size=512, sampling={"max_tokens": 9})
+
+
+@pytest.mark.slow
+def test_a_model_left_open_does_not_hang_the_interpreter_exit(tmp_path: Path) -> None:
+    """A model never closed is finalised at interpreter exit, where no thread can start: the exit must not wait."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "left_open.py"
+    script.write_text(f"from deltamem.llm.local_gguf import LocalGGUFChatModel\n"
+                      f"m = LocalGGUFChatModel({str(_smollm2())!r}, context_size=256)\n"
+                      "m.chat([{'role': 'user', 'content': 'hi'}], max_tokens=2)\nprint('done', flush=True)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr

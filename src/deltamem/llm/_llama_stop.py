@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import sys
 import threading
 import time
 from typing import Any
@@ -30,6 +31,7 @@ from deltamem.core.errors import LLMError
 STOP_TIMEOUT = 30.0
 #: How long it waits for a just-started listener to come up before stopping it anyway.
 LISTEN_TIMEOUT = 10.0
+_LEFT_AT_EXIT: list[Any] = []  # servers still open at interpreter exit: never stopped from a finaliser
 
 
 def wait_listening(address: str, *, timeout: float = LISTEN_TIMEOUT) -> bool:
@@ -61,6 +63,12 @@ def stop_server(holder: list[Any], *, name: str, timeout: float = STOP_TIMEOUT,
             thread; the process can still exit).
     """
     if not holder or holder[0] is None:
+        holder.clear()
+        return
+    if sys.is_finalizing():
+        # At interpreter exit no thread can start (Python 3.11's Thread.start then waits forever) and the listener
+        # has long been up: the process is ending, so leave the server to it rather than stop it here.
+        _LEFT_AT_EXIT.extend(holder)
         holder.clear()
         return
     with contextlib.suppress(Exception):  # an address we cannot read only costs the race protection
