@@ -2,7 +2,8 @@
 
 Writes go one way: operations → :func:`deltamem.core.apply` on the touched entries → one change set → embeddings for
 what it adds or updates → one store transaction. A concurrent writer that changed the same memories in between
-makes the commit fail with ConflictError; the write is then recomputed from fresh state (bounded retries).
+makes the commit fail with ConflictError; the write is then recomputed from fresh state and committed again, after
+a jittered pause and under the namespace's lock where the store has one (:mod:`deltamem.retry`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from deltamem.agent.loop import MemoryAgent
 from deltamem.agent.session import Session, looks_like_messages, to_session
 from deltamem.answering import Answer, answer_from_hits
 from deltamem.archive import read_export, write_export
-from deltamem.config import MemoryConfig
+from deltamem.config import MemoryConfig, ReviewPolicy
 from deltamem.core import (
+    Add,
     Change,
     ChangeSet,
     ConfigError,
@@ -34,20 +36,23 @@ from deltamem.core import (
     invert,
 )
 from deltamem.embed.base import Embedder, Vectors
-from deltamem.ingest import IngestResult, ReviewPolicy, ingest, raw_ops
+from deltamem.ingest import IngestResult, ingest, raw_ops
 from deltamem.llm.base import ChatModel
+from deltamem.retry import DEFAULT_BACKOFF, Backoff, Retry, commit_fresh
 from deltamem.review_api import Review
 from deltamem.scope import namespace_for, to_operations
 from deltamem.stores.base import ArchiveStore, ChangeSetRecord, Filters, HistoryRecord, SearchHit, SearchMode
 from deltamem.stores.review import InMemoryReviewQueue, ReviewQueue
 
-_RETRIES = 8
 #: Upper bound on pagination values (SQLite integers are 64-bit; nobody pages past a billion memories).
 MAX_OFFSET = 1_000_000_000
 
 
 class Memory:
     """Long-term memory over a store and an embedder (both injected; see :meth:`from_config` for defaults)."""
+
+    #: How writes that lost a race to a concurrent writer are retried (jittered backoff, bounded total time).
+    backoff: Backoff = DEFAULT_BACKOFF
 
     def __init__(self, *, store: ArchiveStore, embedder: Embedder, llm: ChatModel | None = None,
                  agent: MemoryAgent | None = None, config: MemoryConfig | None = None,
@@ -59,7 +64,7 @@ class Memory:
         self.agent = agent or (MemoryAgent(llm, embedder=embedder) if llm is not None else None)
         queue = review_queue or (store if isinstance(store, ReviewQueue) else InMemoryReviewQueue())
         self.review = Review(self, queue)
-        self.review_policy = review_policy or ReviewPolicy()
+        self.review_policy = review_policy or self.config.review
         dim = store.embedding_dim
         if dim is not None and dim != embedder.dim:
             raise EmbeddingDimensionError(
@@ -133,19 +138,15 @@ class Memory:
     def apply(self, ops: Sequence[Operation], *, namespace: str, session_id: str | None = None,
               actor: str = "user") -> ChangeSet:
         """Validate and commit operations on one namespace atomically (retrying on concurrent-write conflicts)."""
-        ids = [op.id for op in ops if isinstance(op, Update | Delete)]
-        for attempt in range(_RETRIES):
-            state = self.store.get(namespace, ids)
-            cs = apply(state, ops, session_id=session_id, actor=actor, max_text_chars=self.config.max_text_chars)
-            if cs.is_empty:
-                return cs
-            try:
-                self.store.commit(cs, self._vectors(cs.changes))
-                return cs
-            except ConflictError:
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        # ADD ids too: apply() refuses a live one at once; the commit's ConflictError would be retried for seconds.
+        ids = [op.id for op in ops
+               if isinstance(op, Update | Delete) or (isinstance(op, Add) and isinstance(op.id, str))]
+
+        def compute() -> ChangeSet:
+            return apply(self.store.get(namespace, ids), ops, session_id=session_id, actor=actor,
+                         max_text_chars=self.config.max_text_chars, metadata_limits=self.config.metadata_limits())
+
+        return commit_fresh(self.store, namespace, compute, self._vectors, backoff=self.backoff)
 
     def update(self, memory_id: str, text: str, *, user_id: str | None = None, agent_id: str | None = None,
                namespace: str | None = None, timestamp: datetime | None = None) -> ChangeSet:
@@ -173,14 +174,13 @@ class Memory:
                    namespace: str | None = None) -> ChangeSet:
         """Retire every live memory of the namespace as one (revertable) change set."""
         ns = namespace_for(user_id=user_id, agent_id=agent_id, namespace=namespace)
-        for attempt in range(_RETRIES):
+        retry = Retry(self.backoff)
+        while True:
             ops = [Delete(id=e.id) for e in self.store.list_entries(ns)]
             try:
                 return self.apply(ops, namespace=ns)
-            except (ConflictError, InvalidOperation):  # a concurrent delete made an id unknown: list again
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+            except InvalidOperation as e:  # a concurrent delete made an id unknown: list again
+                retry.pause(e)
 
     def revert(self, change_set_id: str, *, user_id: str | None = None, agent_id: str | None = None,
                namespace: str | None = None, force: bool = False) -> ChangeSet:
@@ -194,16 +194,9 @@ class Memory:
         if record.reverted_by and not force:
             raise ConflictError(f"change set {change_set_id} was already reverted by {record.reverted_by}")
         original = self._rebuild(record)
-        for attempt in range(_RETRIES):
-            current = self.store.get(ns, [c.memory_id for c in original.changes])
-            inverse = invert(original, current, force=force)
-            try:
-                self.store.commit(inverse, self._vectors(inverse.changes))
-                return inverse
-            except ConflictError:
-                if attempt == _RETRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+        ids = [c.memory_id for c in original.changes]
+        return commit_fresh(self.store, ns, lambda: invert(original, self.store.get(ns, ids), force=force),
+                            self._vectors, backoff=self.backoff)
 
     def reset(self, *, user_id: str | None = None, agent_id: str | None = None, namespace: str | None = None) -> int:
         """Erase a namespace completely, history included. Irreversible; prefer delete_all."""
@@ -272,7 +265,8 @@ class Memory:
         return write_export(target, records, **kwargs)  # type: ignore[arg-type]
 
     def import_(self, source: str | Path | IO[str]) -> int:
-        """Read an export; validates the whole file first, then writes all of it in one transaction or nothing."""
+        """Read an export; validates the whole file first (checksums, namespaces, memory records against the history:
+        :func:`~deltamem.archive.read_export`), then writes all of it in one transaction or nothing."""
         if isinstance(source, str | Path):
             with open(source, encoding="utf-8") as f:
                 header, records = read_export(f, name=str(source))
@@ -287,8 +281,8 @@ class Memory:
         return self.store.load(records)
 
     # -- helpers --------------------------------------------------------------------------------------------------
-    def _vectors(self, changes: Sequence[Change]) -> dict[str, Vectors]:
-        todo = [c.after for c in changes if c.after is not None]
+    def _vectors(self, cs: ChangeSet) -> dict[str, Vectors]:
+        todo = [c.after for c in cs.changes if c.after is not None]
         if not todo:
             return {}
         vecs = self.embedder.embed([e.text for e in todo])

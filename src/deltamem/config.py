@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from deltamem.core import MAX_TEXT_CHARS, ConfigError
+from deltamem.core import DEFAULT_METADATA_LIMITS, MAX_TEXT_CHARS, ConfigError, MetadataLimits
+from deltamem.core.limits import MAX_JSON_DEPTH
 
 
 class _Frozen(BaseModel):
@@ -65,6 +66,33 @@ class LLMConfig(_Frozen):
     cache_dir: Path | None = None  # on-disk response cache (opt-in)
 
 
+class ReviewPolicy(_Frozen):
+    """When a change set proposed by the memory agent waits in the review queue instead of being applied.
+
+    Only agent sessions (``Memory.add`` of a conversation) are held; explicit writes (facts, ops, update, delete,
+    delete_all, revert, import, an approved review item) never are, and only agent change sets count below.
+    Destructive ops (DELETE, and UPDATE, which overwrites) are counted over a window: the namespace's last
+    ``window_change_sets`` agent change sets, or all those of the last ``window_hours`` if there are more, plus the
+    change set at hand. A change set is held when any rule fires:
+
+    - destructive share: more than ``max_destructive`` memories deleted or overwritten in the window *and* more
+      than ``max_destructive_share`` of those the namespace held when the window opened (memories added inside the
+      window do not count). With an empty window this is the per-change-set rule;
+    - delete count: more than ``max_deletes`` memories deleted in the window, whatever the share;
+    - emptying (``hold_emptying``): the change set would delete the namespace's last live memories.
+
+    Defaults: 5 and 30 %, 50 deletes, emptying held, a window of 10 change sets or 24 hours.
+    """
+
+    enabled: bool = True
+    max_destructive: int = Field(default=5, ge=0)
+    max_destructive_share: float = Field(default=0.30, ge=0.0, le=1.0)
+    max_deletes: int = Field(default=50, ge=0)
+    hold_emptying: bool = True
+    window_change_sets: int = Field(default=10, ge=0, le=1000)
+    window_hours: float = Field(default=24.0, ge=0.0, le=24.0 * 366)
+
+
 class MemoryConfig(_Frozen):
     """Everything :class:`deltamem.Memory` needs, as one typed object."""
 
@@ -75,6 +103,16 @@ class MemoryConfig(_Frozen):
     search_mode: Literal["vector", "keyword", "hybrid"] = "hybrid"
     top_k: int = Field(default=10, ge=1, le=1000)
     max_text_chars: int = Field(default=MAX_TEXT_CHARS, ge=1)
+    # Metadata limits, checked before any write (deltamem.core.limits): nesting depth, keys, canonical JSON bytes.
+    max_metadata_depth: int = Field(default=DEFAULT_METADATA_LIMITS.max_depth, ge=1, le=MAX_JSON_DEPTH)
+    max_metadata_keys: int = Field(default=DEFAULT_METADATA_LIMITS.max_keys, ge=0)
+    max_metadata_bytes: int = Field(default=DEFAULT_METADATA_LIMITS.max_bytes, ge=2)
+    review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+
+    def metadata_limits(self) -> MetadataLimits:
+        """The metadata limits as the core takes them."""
+        return MetadataLimits(max_depth=self.max_metadata_depth, max_keys=self.max_metadata_keys,
+                              max_bytes=self.max_metadata_bytes)
 
     def sqlite_path(self) -> Path:
         """The SQLite file this config points at."""

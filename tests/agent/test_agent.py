@@ -160,10 +160,11 @@ def test_relative_dates_become_absolute_with_timestamp(mem: Memory) -> None:
     assert op.timestamp == datetime(2023, 5, 7, tzinfo=UTC)
 
 
-def test_model_given_provenance_is_kept(mem: Memory) -> None:
-    reply = ops({"op": "ADD", "text": "Caroline is training for a marathon", "msgs": [2]})
+def test_provenance_comes_from_the_session_not_the_model(mem: Memory) -> None:
+    reply = ops({"op": "ADD", "text": "Caroline is training for a marathon", "msgs": [0, 99]})
     result = run(mem, ScriptedChatModel([reply]), session("hi", "hello", "I'm training for a marathon"))
-    assert result.ops[0].message_indices == (2,)
+    assert result.ops[0].message_indices == (2,)  # the message that supports the fact, not the model's claim
+    assert [r.reason for r in result.ignored] == ["ignored field(s) the model may not set: msgs"]
 
 
 def test_budgets(mem: Memory) -> None:

@@ -9,10 +9,11 @@ import pytest
 
 from deltamem.agent import MemoryAgent
 from deltamem.api import Memory
+from deltamem.config import ReviewPolicy
 from deltamem.core import Add, ConflictError, Delete, NotFoundError
 from deltamem.embed.hashing import HashingEmbedder
-from deltamem.ingest import ReviewPolicy, review_reason
 from deltamem.llm import ScriptedChatModel
+from deltamem.review_policy import Window, assess
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
 
@@ -50,7 +51,7 @@ def test_injected_wipe_waits_in_queue_and_memory_survives(mem: Memory) -> None:
     assert len(res.agent.ops) == 10  # type: ignore[union-attr]
     assert sorted(e.text for e in mem.get_all(user_id="c")) == sorted(FACTS)
     queued = mem.review.list(user_id="c")
-    assert [q.id for q in queued] == [res.review_id] and "10 of 10" in queued[0].reason
+    assert [q.id for q in queued] == [res.review_id] and "10 of the 10" in queued[0].reason
     diff = mem.review.diff(res.review_id, user_id="c")  # type: ignore[arg-type]
     assert diff.counts()["DELETE"] == 10
     assert len(mem.get_all(user_id="c")) == 10  # diff writes nothing
@@ -94,4 +95,5 @@ def test_small_edits_are_applied_directly(mem: Memory) -> None:
                                                                (40, 100, True), (0, 0, False)])
 def test_policy_needs_both_limits(n_destructive: int, live: int, expect: bool) -> None:
     ops = [Delete(id=f"x{i}") for i in range(n_destructive)] + [Add(text="new")]
-    assert (review_reason(ops, live, ReviewPolicy()) is not None) is expect
+    reason = assess(ReviewPolicy(), ops, window=Window.empty(live), live=live)
+    assert (reason is not None and reason.startswith("destructive share: ")) is expect

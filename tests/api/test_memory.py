@@ -132,7 +132,7 @@ def _fresh(dim: int = 64) -> Memory:
         (lambda lines: [*lines[:2], "{not json", *lines[3:]], "malformed record"),
         (lambda lines: lines[:-1], "truncated"),
         (lambda lines: lines[:3], "truncated"),
-        (lambda lines: [lines[0].replace('"schema_version": 1', '"schema_version": 99'), *lines[1:]],
+        (lambda lines: [lines[0].replace('"schema_version": 2', '"schema_version": 99'), *lines[1:]],
          "schema version 99"),
         (lambda lines: ['{"hello": 1}', *lines[1:]], "not a deltamem export header"),
         (lambda lines: [], "empty file"),
@@ -171,7 +171,8 @@ def test_export_to_file_is_atomic(memory: Memory, tmp_path: Path) -> None:
     path = tmp_path / "out.jsonl"
     n = memory.export(path, user_id="u")
     assert n == 3 and not (tmp_path / "out.jsonl.part").exists()
-    assert json.loads(path.read_text().splitlines()[-1]) == {"type": "footer", "records": 3}
+    footer = json.loads(path.read_text().splitlines()[-1])
+    assert footer["type"] == "footer" and footer["records"] == 3 and len(footer["sha256"]) == 64
 
 
 def test_all_namespaces_export(memory: Memory) -> None:

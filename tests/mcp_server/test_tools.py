@@ -191,7 +191,7 @@ def test_agent_output_errors_are_tool_errors_and_memory_is_untouched() -> None:
     ("add_memory", {"messages": [{"role": "user", "content": "hi"}]}, "ConfigError: adding a conversation needs"),
     ("add_memory", {"facts": ["x"], "user_id": "no spaces allowed"}, "ConfigError: user_id"),
     ("add_memory", {"messages": [{"role": "user", "content": "hi"}], "infer": False, "session_date": "someday"},
-     "ValueError: not an ISO-8601 date or time: 'someday'"),
+     "ValidationError: session date 'someday' is not an ISO-8601 date or time"),
     ("search_memory", {"query": "  "}, "ConfigError: query must not be empty"),
     ("search_memory", {"query": "q" * 5000}, "query has 5000 characters; the limit is 2000"),
     ("list_memories", {"limit": 0}, "greater than or equal to 1"),

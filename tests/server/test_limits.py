@@ -116,7 +116,7 @@ def test_streamed_export_import_round_trip(make_server: Any) -> None:
         chunks = list(r.iter_bytes())
     body = b"".join(chunks)
     lines = [json.loads(x) for x in body.splitlines()]
-    assert lines[0]["type"] == "header" and lines[-1] == {"type": "footer", "records": len(lines) - 2}
+    assert lines[0]["type"] == "header" and lines[-1]["type"] == "footer" and lines[-1]["records"] == len(lines) - 2
 
     dst: Srv = make_server(name="dst")
     r = dst.client.post("/v1/import", headers={**dst.h(), "Content-Type": "application/x-ndjson"},

@@ -154,7 +154,7 @@ def test_concurrent_writers_lose_no_change_set(dsn: str) -> None:
         with Memory(store=PostgresStore(dsn), embedder=EMB) as mem:
             for i in range(per_writer):
                 ops = [Update(id=shared, text=f"The team lead is writer {w} step {i}"), Add(text=f"note {w}.{i}")]
-                while True:  # Memory.apply retries 8 times itself; under heavy contention keep trying
+                while True:  # Memory.apply retries itself (test_pg_contention: it never gives up here)
                     try:
                         mem.apply(ops, namespace=NS)
                         break

@@ -7,6 +7,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from deltamem.core.errors import ValidationError
+from deltamem.core.timeutil import as_utc
+
 _WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
 _NUM = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
         "nine": 9, "ten": 10, "couple of": 2, "few": 3}
@@ -53,12 +56,16 @@ def resolve(text: str, session_date: datetime) -> Resolved:
     Examples against Monday 8 May 2023: "yesterday" → "on 7 May 2023"; "last week" → "in the week of 1 May 2023";
     "last month" → "in April 2023"; "two years ago" → "in 2021"; "next Friday" → "on 12 May 2023".
     """
-    base = session_date.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    base = as_utc(session_date, what="session date").replace(hour=0, minute=0, second=0, microsecond=0)
     for pattern, kind in _PATTERNS:
         m = pattern.search(text)
         if not m:
             continue
-        phrase, when = _phrase(kind, m, base)
+        try:
+            phrase, when = _phrase(kind, m, base)
+            when = as_utc(when, what="resolved date")
+        except (ValueError, OverflowError):  # "5000 years ago", a 5000-digit count: no date to resolve to
+            return Resolved(text, None, None)
         return Resolved(text[:m.start()] + phrase + text[m.end():], when, m.group(0))
     return Resolved(text, None, None)
 
@@ -111,7 +118,8 @@ _LOCOMO = re.compile(r"(\d{1,2}):(\d{2})\s*([ap]m)\s+on\s+(\d{1,2})\s+([A-Za-z]+
 
 
 def parse_locomo_date(text: str) -> datetime | None:
-    """LoCoMo's ``"1:56 pm on 8 May, 2023"`` as a UTC datetime (None if it does not parse)."""
+    """LoCoMo's ``"1:56 pm on 8 May, 2023"`` as a UTC datetime: None if the text holds no such date, and
+    :class:`ValidationError` if it holds one that cannot be (31 February, year 0999)."""
     m = _LOCOMO.search(text)
     if not m:
         return None
@@ -121,4 +129,8 @@ def parse_locomo_date(text: str) -> datetime | None:
     except ValueError:
         return None
     h = int(hour) % 12 + (12 if ampm.lower() == "pm" else 0)
-    return datetime(int(year), month_no, int(day), h, int(minute), tzinfo=UTC)
+    try:
+        when = datetime(int(year), month_no, int(day), h, int(minute), tzinfo=UTC)
+    except ValueError as e:  # 31 February, minute 75, year 0000
+        raise ValidationError(f"{text!r:.60} is not a valid date: {e}") from e
+    return as_utc(when, what=f"session date {text!r:.60}")

@@ -59,7 +59,7 @@ def content_words(text: str) -> set[str]:
     for w in _WORD.findall(text.lower()):
         if w in STOPWORDS or w in _DATE_WORDS or (len(w) < 2 and not w.isdigit()):
             continue
-        if w.isdigit() and (len(w) == 4 or int(w) <= 31):
+        if w.isdecimal() and (len(w) == 4 or (len(w) <= 2 and int(w) <= 31)):
             continue  # years and day numbers come from date resolution as often as from the session
         out.add(stem(w))
     return out
@@ -178,11 +178,12 @@ def _attributed(op: Operation, session: Session) -> Operation:
 
 
 def _dated(op: Operation, session_date: datetime | None) -> Operation:
-    """Absolute dates for relative expressions; the memory's timestamp is the date meant, else the session date."""
+    """Absolute dates for relative expressions; the memory's timestamp is the date meant, else the session date
+    (never a time the model wrote: the parser leaves those out)."""
     if not isinstance(op, Add | Update) or session_date is None:
         return op
     r = resolve(op.text, session_date)
-    when = op.timestamp or r.date or session_date
+    when = r.date or session_date
     if isinstance(op, Add):
         return Add(text=r.text, timestamp=when, keywords=op.keywords, metadata=op.metadata,
                    message_indices=op.message_indices)

@@ -56,6 +56,8 @@ class AgentResult:
 
     ``rejected``: ops left out (by a guard, or a DELETE of an id never shown). ``repaired``: UPDATEs of an id never
     shown, turned into ADDs of their text; each such ADD is in ``ops``, or in ``rejected`` if a guard refused it.
+    ``ignored``: ops whose fields other than kind, target and text (timestamps, metadata, ids, provenance) the
+    model wrote and the agent left out: times and provenance come from the session, ids from the store.
     """
 
     ops: list[Operation]
@@ -66,6 +68,7 @@ class AgentResult:
     usage: Usage
     salvaged: bool = False
     repaired: list[Rejected] = field(default_factory=list)
+    ignored: list[Rejected] = field(default_factory=list)
 
     @property
     def raw(self) -> str:
@@ -145,7 +148,9 @@ class MemoryAgent:
                                      config=cfg.guards)
             rejected = [Rejected(_dropped_op(raw), why) for raw, why in parsed.dropped] + rejected
             repaired_ops = [Rejected(_dropped_op(raw), why) for raw, why in parsed.repaired]
-            return AgentResult(ops, rejected, turns, searches, dict(shown), usage, parsed.salvaged, repaired_ops)
+            ignored = [Rejected(op, why) for op, why in parsed.ignored]
+            return AgentResult(ops, rejected, turns, searches, dict(shown), usage, parsed.salvaged, repaired_ops,
+                               ignored)
         raise AgentOutputError(f"no final operations within {cfg.max_turns} model calls",
                                raw=turns[-1].reply if turns else "")
 

@@ -1,8 +1,9 @@
 """Model text → a search request or validated operations (aliases mapped back to ids), or a typed error.
 
 Tolerant where tolerance is safe (code fences, prose around the JSON, a bare list, a reply cut off after some
-complete ops) and strict where it is not (unknown ids, unknown fields, missing text): those raise
-:class:`ParseError` whose message is shown to the model in one repair turn.
+complete ops) and strict where it is not (unknown op kinds, missing or non-Unicode text): those raise
+:class:`ParseError` whose message is shown to the model in one repair turn. The model decides only each op's kind,
+target and text; whatever else it writes is ignored (and recorded), never stored.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from deltamem.core import Add, Delete, InvalidOperation, Noop, Operation, Update, op_from_dict
+from deltamem.core import Add, InvalidOperation, Operation, Update, op_from_dict
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
 _DECODER = json.JSONDecoder()
@@ -35,13 +36,15 @@ class OpsReply:
 
     Ops that named an id that was never shown are not fatal: an UPDATE of such an id becomes an ADD of its text
     (small models write "UPDATE m1" with nothing stored) and is listed in ``repaired``; a DELETE of it is left out
-    and listed in ``dropped``. Both list (op dict as written, reason).
+    and listed in ``dropped``. Both list (op dict as written, reason). ``ignored``: (op as parsed, reason) for ops
+    whose other fields (timestamps, metadata, ids, provenance, ...) were left out.
     """
 
     ops: tuple[Operation, ...]
     salvaged: bool = False
     dropped: tuple[tuple[dict[str, Any], str], ...] = ()
     repaired: tuple[tuple[dict[str, Any], str], ...] = ()
+    ignored: tuple[tuple[Operation, str], ...] = ()
 
 
 def _candidates(text: str) -> list[str]:
@@ -50,6 +53,12 @@ def _candidates(text: str) -> list[str]:
 
 
 _KEYS = {"ops", "operations", "search", "op", "memory"}
+#: The fields the model chooses, per op kind: the target (a shown alias) and the text. Nothing else it writes is used.
+_CHOSEN: dict[str, frozenset[str]] = {"ADD": frozenset({"text"}), "UPDATE": frozenset({"id", "text"}),
+                                      "DELETE": frozenset({"id"}), "NOOP": frozenset(), "NONE": frozenset()}
+#: Notes a model adds for itself; left out without a record.
+_NOTES = frozenset({"reason", "why"})
+_EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
 class _Truncated(Exception):
@@ -120,24 +129,31 @@ def parse_reply(text: str, aliases: Mapping[str, str], *, allow_search: bool = T
         raise ParseError('expected {"ops": [...]} with a list of operations')
     dropped: list[tuple[dict[str, Any], str]] = []
     repaired: list[tuple[dict[str, Any], str]] = []
-    ops = parse_ops(items, aliases, dropped=dropped, repaired=repaired)
-    return OpsReply(tuple(ops), salvaged, tuple(dropped), tuple(repaired))
+    ignored: list[tuple[Operation, str]] = []
+    ops = parse_ops(items, aliases, dropped=dropped, repaired=repaired, ignored=ignored)
+    return OpsReply(tuple(ops), salvaged, tuple(dropped), tuple(repaired), tuple(ignored))
 
 
 def parse_ops(items: list[Any], aliases: Mapping[str, str], *,
               dropped: list[tuple[dict[str, Any], str]] | None = None,
-              repaired: list[tuple[dict[str, Any], str]] | None = None) -> list[Operation]:
+              repaired: list[tuple[dict[str, Any], str]] | None = None,
+              ignored: list[tuple[Operation, str]] | None = None) -> list[Operation]:
     """Validate op dicts against the schema and map aliases to ids; the first problem raises ParseError.
 
-    With ``dropped`` given, ops naming ids that were never shown are repaired or dropped (see OpsReply) instead
-    of raising; repairs are recorded in ``repaired`` (in ``dropped`` if that is not given).
+    The model chooses only an op's kind, its target (a shown alias) and its text: any other field it writes (a
+    timestamp, metadata, an explicit id, provenance, a namespace, ...) is left out, and listed in ``ignored`` with
+    the op, since those come from the session and the system. With ``dropped`` given, ops naming ids that were
+    never shown are repaired or dropped (see OpsReply) instead of raising; repairs are recorded in ``repaired`` (in
+    ``dropped`` if that is not given).
     """
     ops: list[Operation] = []
     for i, raw in enumerate(items):
         if not isinstance(raw, Mapping):
             raise ParseError(f"op #{i} is not an object")
-        item = {k: v for k, v in raw.items() if k not in ("reason", "why", "msgs", "src", "date", "keywords")}
-        kind = str(item.get("op", item.get("event", ""))).upper()
+        kind = str(raw.get("op", raw.get("event", raw.get("kind", "")))).strip().upper()
+        chosen = _CHOSEN.get(kind, frozenset())
+        item = {k: v for k, v in raw.items() if k in chosen or k in ("op", "event", "kind")}
+        extra = sorted(str(k) for k, v in raw.items() if k not in item and k not in _NOTES and v not in _EMPTY)
         if kind in ("UPDATE", "DELETE"):
             alias = str(item.get("id", "")).strip()
             if alias not in aliases:
@@ -158,26 +174,20 @@ def parse_ops(items: list[Any], aliases: Mapping[str, str], *,
             op = op_from_dict(item, index=i)
         except InvalidOperation as e:
             raise ParseError(e.reason if e.reason else str(e)) from e
-        if isinstance(op, Add | Update) and not op.text.strip():
-            raise ParseError(f"op #{i} has an empty text")
-        op = _with_extras(op, raw)
+        if isinstance(op, Add | Update):
+            if not op.text.strip():
+                raise ParseError(f"op #{i} has an empty text")
+            if not _is_text(op.text):
+                raise ParseError(f"op #{i} has a text that is not valid Unicode")
+        if extra and ignored is not None:
+            ignored.append((op, f"ignored field(s) the model may not set: {', '.join(extra)}"))
         ops.append(op)
     return ops
 
 
-def _with_extras(op: Operation, raw: Mapping[str, Any]) -> Operation:
-    """Keep what the model may add beyond the schema: supporting message indices and keywords."""
-    msgs = raw.get("msgs", raw.get("src"))
-    indices = tuple(int(m) for m in msgs if isinstance(m, int | str) and str(m).isdigit()) if isinstance(
-        msgs, list) else ()
-    kws = raw.get("keywords")
-    keywords = tuple(str(k) for k in kws) if isinstance(kws, list) else ()
-    if isinstance(op, Add):
-        return Add(text=op.text, timestamp=op.timestamp, keywords=keywords or op.keywords,
-                   message_indices=indices or op.message_indices, metadata=op.metadata)
-    if isinstance(op, Update):
-        return Update(id=op.id, text=op.text, timestamp=op.timestamp, keywords=keywords or op.keywords,
-                      message_indices=indices or op.message_indices, metadata=op.metadata)
-    if isinstance(op, Delete | Noop):
-        return op
-    return op
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can carry but no store can write
+        return False
+    return True

@@ -21,6 +21,10 @@ class Message:
     text: str
     time: datetime | None = None
 
+    def __post_init__(self) -> None:
+        if self.time is not None:
+            object.__setattr__(self, "time", as_utc(self.time, what="message time"))
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -30,6 +34,10 @@ class Session:
     date: datetime | None = None
     id: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.date is not None:  # the one gate for times (range, zone), also for sessions built directly
+            object.__setattr__(self, "date", as_utc(self.date, what="session date"))
 
     def transcript(self) -> str:
         """The session as numbered lines ``[i] Speaker: text``."""
@@ -46,7 +54,7 @@ def _message(item: Any, i: int) -> Message:
     if not isinstance(speaker, str) or not isinstance(text, str):
         raise ConfigError(f"message #{i} needs a speaker (or role) and a text (or content) string")
     when = item.get("time") or item.get("timestamp")
-    return Message(speaker=speaker, text=text, time=as_utc(when) if when else None)
+    return Message(speaker=speaker, text=text, time=as_utc(when, what=f"time of message #{i}") if when else None)
 
 
 def to_session(data: Session | Sequence[Any] | Mapping[str, Any], *, date: datetime | str | None = None,
@@ -55,7 +63,8 @@ def to_session(data: Session | Sequence[Any] | Mapping[str, Any], *, date: datet
     if isinstance(data, Session):
         if date is None and session_id is None:
             return data
-        return Session(data.messages, as_utc(date) if date else data.date, session_id or data.id, data.metadata)
+        return Session(data.messages, as_utc(date, what="session date") if date else data.date, session_id or data.id,
+                       data.metadata)
     if isinstance(data, Mapping):
         msgs = data.get("messages")
         if not isinstance(msgs, list):
@@ -66,7 +75,7 @@ def to_session(data: Session | Sequence[Any] | Mapping[str, Any], *, date: datet
     messages = tuple(_message(m, i) for i, m in enumerate(data))
     if not messages:
         raise ConfigError("a session needs at least one message")
-    return Session(messages, as_utc(date) if date else None, session_id)
+    return Session(messages, as_utc(date, what="session date") if date else None, session_id)
 
 
 def looks_like_messages(data: Any) -> bool:
@@ -98,15 +107,15 @@ def load_sessions(path: str | Path) -> list[Session]:
         raise CorruptDataError(f"{path}: not valid JSON: {e}") from e
     if isinstance(items, list) and items and isinstance(items[0], Mapping) and "conversation" in items[0]:
         items = items[0]  # a LoCoMo file holds a list of conversations: take the first
-    if isinstance(items, Mapping) and "conversation" in items:
-        return _locomo_sessions(items["conversation"], path)
-    if isinstance(items, Mapping):
-        items = items.get("sessions")
-    if not isinstance(items, list) or not items:
-        raise CorruptDataError(f"{path}: expected a list of sessions or an object with 'sessions'")
     try:
+        if isinstance(items, Mapping) and isinstance(items.get("conversation"), Mapping):
+            return _locomo_sessions(items["conversation"], path)
+        if isinstance(items, Mapping):
+            items = items.get("sessions")
+        if not isinstance(items, list) or not items:
+            raise CorruptDataError(f"{path}: expected a list of sessions or an object with 'sessions'")
         return [to_session(s) for s in items]
-    except (ConfigError, ValueError) as e:
+    except (ConfigError, ValueError) as e:  # ValidationError (a date) is a ValueError
         raise CorruptDataError(f"{path}: {e}") from e
 
 
@@ -116,7 +125,7 @@ def _locomo_sessions(conv: Mapping[str, Any], path: Path) -> list[Session]:
     from deltamem.agent.dates import parse_locomo_date
 
     out = []
-    numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_(\d+)", k)))
+    numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_([0-9]+)", str(k))))
     for n in numbers:
         turns = conv[f"session_{n}"]
         if not isinstance(turns, list):
@@ -124,7 +133,8 @@ def _locomo_sessions(conv: Mapping[str, Any], path: Path) -> list[Session]:
         date = parse_locomo_date(str(conv.get(f"session_{n}_date_time", "")))
         msgs = tuple(Message(t["speaker"], t["text"] + (f" [shares a photo: {t['blip_caption']}]"
                                                         if t.get("blip_caption") else ""))
-                     for t in turns if isinstance(t, Mapping) and "speaker" in t and "text" in t)
+                     for t in turns if isinstance(t, Mapping) and isinstance(t.get("speaker"), str)
+                     and isinstance(t.get("text"), str))
         if msgs:
             out.append(Session(msgs, date, f"session_{n}"))
     if not out:

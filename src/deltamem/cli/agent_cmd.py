@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from deltamem.cli import render
 from deltamem.cli.common import OPTS, Agent, Namespace, User, _full_id, _scope, run_safely
@@ -52,20 +53,25 @@ def register(app: typer.Typer) -> None:
                                    for i in items])
                 return
             for i in items:
-                render.console.print(f"{i.id[:12]}  [magenta]{i.status}[/]  {len(i.ops)} ops  {i.reason}")
+                render.console.print(f"{i.id[:12]}  [magenta]{i.status}[/]  {len(i.ops)} ops  {escape(i.reason)}")
             if not items:
                 render.console.print("[dim]nothing queued[/]")
         run_safely(body)
 
     @review_app.command("show")
     def review_show(item_id: str, user: User = None, agent: Agent = None, namespace: Namespace = None) -> None:
-        """What approving would change now (a diff; nothing is written)."""
+        """Why the change set was held, and what approving would change now (a diff; nothing is written)."""
         def body() -> None:
             with OPTS.memory() as m:
                 scope = _scope(user, agent, namespace)
-                cs = m.review.diff(_item(m, item_id, scope), **scope)
-            render.print_json(render.change_set_dict(cs)) if OPTS.json else render.print_change_set(
-                cs, title=f"if approved: {item_id}")
+                item = m.review.get(_item(m, item_id, scope), **scope)
+                cs = m.review.diff(item.id, **scope)
+            if OPTS.json:
+                render.print_json({**render.change_set_dict(cs),
+                                   "review": {"id": item.id, "status": item.status, "reason": item.reason}})
+                return
+            render.console.print(f"[magenta]{item.status}[/]: {escape(item.reason)}")
+            render.print_change_set(cs, title=f"if approved: {item_id}")
         run_safely(body)
 
     @review_app.command("approve")

@@ -59,7 +59,8 @@ def print_session(res: Any, i: int, out: Console) -> None:
         u = res.agent.usage
         out.print(f"  [dim]{u.calls} LLM call(s), {u.prompt_tokens} prompt + {u.completion_tokens} completion "
                   f"tokens, {len(res.agent.searches)} extra search(es), {u.seconds:.1f} s[/]")
-        for label, items in (("repaired", res.agent.repaired), ("dropped", res.agent.rejected)):
+        for label, items in (("repaired", res.agent.repaired), ("dropped", res.agent.rejected),
+                             ("ignored", res.agent.ignored)):
             for r in items:
                 out.print(f"  [dim]{label}: {escape(str(getattr(r.op, 'text', r.op.kind)))} — {escape(r.reason)}[/]")
 
@@ -73,5 +74,6 @@ def ingest_dict(res: Any) -> dict[str, Any]:
         out["agent"] = {"calls": u.calls, "prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
                         "cached_tokens": u.cached_tokens, "seconds": u.seconds, "searches": res.agent.searches,
                         "rejected": rejected_dicts(res.agent.rejected),
-                        "repaired": rejected_dicts(res.agent.repaired)}
+                        "repaired": rejected_dicts(res.agent.repaired),
+                        "ignored": rejected_dicts(res.agent.ignored)}
     return out

@@ -20,6 +20,7 @@ import httpx
 
 from deltamem.client import plans
 from deltamem.client.plans import Call, Pause, Plan, ServerError
+from deltamem.core.errors import CorruptDataError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -63,7 +64,12 @@ class MemoryClient:
                     time.sleep(step.seconds)
                     step = plan.send(None)
                 else:
-                    step = plan.send(self._send(step))
+                    try:
+                        response = self._send(step)
+                    except httpx.TransportError as e:  # the plan decides whether to send again
+                        step = plan.throw(e)
+                    else:
+                        step = plan.send(response)
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -81,9 +87,12 @@ class MemoryClient:
                 r.read()
                 return r
             tail = b""
-            for chunk in r.iter_bytes():
-                call.download.write(chunk)
-                tail = (tail + chunk)[-_TAIL:]
+            try:
+                for chunk in r.iter_bytes():
+                    call.download.write(chunk)
+                    tail = (tail + chunk)[-_TAIL:]
+            except httpx.TransportError as e:
+                raise _broken(e) from e
             return httpx.Response(r.status_code, headers=r.headers, content=tail)
 
     def close(self) -> None:
@@ -136,7 +145,12 @@ class AsyncMemoryClient:
                     await asyncio.sleep(step.seconds)
                     step = plan.send(None)
                 else:
-                    step = plan.send(await self._send(step))
+                    try:
+                        response = await self._send(step)
+                    except httpx.TransportError as e:  # the plan decides whether to send again
+                        step = plan.throw(e)
+                    else:
+                        step = plan.send(response)
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -154,9 +168,12 @@ class AsyncMemoryClient:
                 await r.aread()
                 return r
             tail = b""
-            async for chunk in r.aiter_bytes():
-                call.download.write(chunk)
-                tail = (tail + chunk)[-_TAIL:]
+            try:
+                async for chunk in r.aiter_bytes():
+                    call.download.write(chunk)
+                    tail = (tail + chunk)[-_TAIL:]
+            except httpx.TransportError as e:
+                raise _broken(e) from e
             return httpx.Response(r.status_code, headers=r.headers, content=tail)
 
     async def aclose(self) -> None:
@@ -190,6 +207,11 @@ class AsyncMemoryClient:
     review_edit = _async(plans.review_edit)
     review_approve = _async(plans.review_approve)
     review_reject = _async(plans.review_reject)
+
+
+def _broken(e: httpx.TransportError) -> CorruptDataError:
+    # Part of the body is already written to the target, so this is no dropped connection to send again over.
+    return CorruptDataError(f"the download broke off mid-way ({type(e).__name__}: {e}); the target is incomplete")
 
 
 async def _chunks(source: IO[bytes]) -> AsyncIterator[bytes]:

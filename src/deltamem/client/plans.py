@@ -6,6 +6,7 @@ pauses) and receives responses. :class:`deltamem.client.MemoryClient` (httpx.Cli
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -64,6 +65,18 @@ class Call:
     headers: Mapping[str, str] = field(default_factory=dict)
     upload: IO[bytes] | None = None
     download: IO[bytes] | None = None
+    resend: bool | None = None  # may be sent again after a dropped connection; None: decided by the method
+
+    @property
+    def resendable(self) -> bool:
+        """Sending it twice changes nothing more than sending it once: GET / PUT / DELETE (idempotent by HTTP's
+        rules), a POST carrying an Idempotency-Key (the server replays it) or marked ``resend`` (a read), and never a
+        streamed upload (its body is spent)."""
+        if self.upload is not None:
+            return False
+        if self.resend is not None:
+            return self.resend
+        return self.method in ("GET", "HEAD", "PUT", "DELETE") or "Idempotency-Key" in self.headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +92,8 @@ Plan = Generator[Step, Any, T]
 _TYPES: dict[str, type[core_errors.DeltamemError]] = {
     cls.__name__: cls for cls in (core_errors.ConfigError, core_errors.NotFoundError, core_errors.ConflictError,
                                   core_errors.CorruptDataError, core_errors.EmbeddingDimensionError,
-                                  core_errors.LLMError, core_errors.EmbedderError, core_errors.StoreError)}
+                                  core_errors.LLMError, core_errors.EmbedderError, core_errors.StoreError,
+                                  core_errors.ValidationError)}
 
 
 def raise_for(response: httpx.Response) -> None:
@@ -101,16 +115,30 @@ def raise_for(response: httpx.Response) -> None:
     raise ServerError(response.status_code, type_, message, details)
 
 
+#: A connection lost before any answer: typically a keep-alive connection the server closed while it sat idle in the
+#: pool (a server older than deltamem 0.1 closed it silently after every 500).
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ConnectError)
+
+
 def request(call: Call, *, retries: int = 3) -> Plan[httpx.Response]:
-    """Send a call; on 429 wait as the server says (Retry-After) and retry up to ``retries`` times."""
-    for attempt in range(retries + 1):
-        response: httpx.Response = yield call
+    """Send a call; on 429 wait as the server says (Retry-After) and retry up to ``retries`` times. A resendable
+    call (:attr:`Call.resendable`) whose connection dropped before an answer is sent once more, on a new one."""
+    resent = False
+    attempt = 0
+    while True:
+        try:
+            response: httpx.Response = yield call
+        except DROPPED:
+            if resent or not call.resendable:
+                raise
+            resent = True
+            continue
         if response.status_code == 429 and attempt < retries and call.upload is None:
+            attempt += 1
             yield Pause(float(response.headers.get("retry-after", "1")))
             continue
         raise_for(response)
         return response
-    raise AssertionError("unreachable")
 
 
 def _model(call: Call, model: type[M]) -> Plan[M]:
@@ -131,8 +159,12 @@ def _looks_like_messages(data: Any) -> bool:
 def add(data: str | Sequence[Any], *, session_id: str | None = None, session_date: datetime | str | None = None,
         metadata: Mapping[str, Any] | None = None, infer: bool = True, wait: bool = True, poll_s: float = 0.2,
         timeout_s: float = 600.0, idempotency_key: str | None = None, **scope: Unpack[Scope]) -> Plan[Any]:
-    """Facts / op dicts → the change set; messages → the job (waited for unless ``wait=False``)."""
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    """Facts / op dicts → the change set; messages → the job (waited for unless ``wait=False``).
+
+    Every add carries an Idempotency-Key (a fresh one unless given), so a resend after a dropped connection is
+    answered from the first request instead of writing twice.
+    """
+    headers = {"Idempotency-Key": idempotency_key or uuid.uuid4().hex}
     if _looks_like_messages(data):
         body: dict[str, Any] = {"messages": list(data), "session_id": session_id, "infer": infer,
                                 "session_date": str(session_date) if session_date else None}
@@ -159,7 +191,7 @@ def search(query: str, *, k: int | None = None, mode: str | None = None, filters
            **scope: Unpack[Scope]) -> Plan[list[HitOut]]:
     """Search hits, best first."""
     body = {"query": query, "k": k, "mode": mode, "filters": dict(filters) if filters else None}
-    out = yield from _model(Call("POST", "/v1/search", _scope(scope), body), SearchOut)
+    out = yield from _model(Call("POST", "/v1/search", _scope(scope), body, resend=True), SearchOut)
     return out.results
 
 
@@ -225,7 +257,8 @@ def revert(change_set_id: str, *, force: bool = False, **scope: Unpack[Scope]) -
 
 def answer(question: str, *, k: int | None = None, **scope: Unpack[Scope]) -> Plan[AnswerOut]:
     """Answer from memory."""
-    return (yield from _model(Call("POST", "/v1/answer", _scope(scope), {"question": question, "k": k}), AnswerOut))
+    call = Call("POST", "/v1/answer", _scope(scope), {"question": question, "k": k}, resend=True)
+    return (yield from _model(call, AnswerOut))
 
 
 def export(target: str | Path | IO[bytes], **scope: Unpack[Scope]) -> Plan[int]:

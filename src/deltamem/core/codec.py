@@ -9,7 +9,7 @@ from deltamem.core.changeset import Change, ChangeSet
 from deltamem.core.errors import CorruptDataError
 from deltamem.core.model import MemoryEntry
 from deltamem.core.ops import op_from_dict, op_to_dict
-from deltamem.core.timeutil import to_iso
+from deltamem.core.timeutil import stored_time, to_iso
 
 ENTRY_FIELDS = ("id", "namespace", "text", "timestamp", "created_at", "updated_at")
 
@@ -30,8 +30,12 @@ def entry_to_dict(entry: MemoryEntry) -> dict[str, Any]:
     }
 
 
-def entry_from_dict(data: Mapping[str, Any]) -> MemoryEntry:
-    """Parse an entry written by :func:`entry_to_dict`; raises :class:`CorruptDataError` on anything malformed."""
+def entry_from_dict(data: Mapping[str, Any], *, stored: bool = False) -> MemoryEntry:
+    """Parse an entry written by :func:`entry_to_dict`; raises :class:`CorruptDataError` on anything malformed.
+
+    ``stored``: the dict is a store's own row (history), not input, so a time outside the gate is read clamped
+    (:func:`~deltamem.core.timeutil.stored_time`) instead of making the row, and its namespace, unreadable.
+    """
     if not isinstance(data, Mapping):
         raise CorruptDataError(f"a memory must be an object, got {type(data).__name__}")
     missing = [f for f in ENTRY_FIELDS if f not in data]
@@ -43,9 +47,11 @@ def entry_from_dict(data: Mapping[str, Any]) -> MemoryEntry:
         metadata = data.get("metadata") or {}
         if not isinstance(metadata, Mapping):
             raise TypeError("metadata must be an object")
+        times = {f: stored_time(data[f], what=f, of=f"memory {data['id']!r}") if stored else data[f]
+                 for f in ("timestamp", "created_at", "updated_at")}
         return MemoryEntry(
-            id=data["id"], namespace=str(data["namespace"]), text=data["text"], timestamp=data["timestamp"],
-            created_at=data["created_at"], updated_at=data["updated_at"], session_id=data.get("session_id"),
+            id=data["id"], namespace=str(data["namespace"]), text=data["text"], timestamp=times["timestamp"],
+            created_at=times["created_at"], updated_at=times["updated_at"], session_id=data.get("session_id"),
             message_indices=tuple(data.get("message_indices") or ()), keywords=tuple(data.get("keywords") or ()),
             metadata=metadata,
         )

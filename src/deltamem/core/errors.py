@@ -24,11 +24,32 @@ class InvalidOperation(DeltamemError):
     """
 
     def __init__(self, message: str, *, index: int | None = None, op: Any = None) -> None:
-        where = f"op #{index} ({op!r}): " if index is not None else ""
+        where = f"op #{index} ({_short(op)}): " if index is not None else ""
         super().__init__(where + message)
         self.index = index
         self.op = op
         self.reason = message
+
+
+def _short(value: Any, limit: int = 160) -> str:
+    # An op can carry kilobytes of metadata; the message names it, it does not echo it back.
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class ValidationError(DeltamemError, ValueError):
+    """An input value outside its accepted form or range (a time, metadata, text); nothing was written.
+
+    Also a ``ValueError``, so parsers that turn ``ValueError`` into their own error (an op, a record) keep working.
+    """
+
+
+class NamespaceError(InvalidOperation):
+    """A change, entry or record that reaches outside the namespace it is written to (or names another memory id
+    than its own); nothing was written. Every write path checks this (:func:`deltamem.core.check_change_set`)."""
 
 
 class NotFoundError(DeltamemError):

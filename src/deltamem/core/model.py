@@ -31,10 +31,11 @@ class MemoryEntry:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Normalise once here so that equality, export and SQL range filters never see mixed time zones.
-        object.__setattr__(self, "timestamp", as_utc(self.timestamp))
-        object.__setattr__(self, "created_at", as_utc(self.created_at))
-        object.__setattr__(self, "updated_at", as_utc(self.updated_at))
+        # Normalise once here so that equality, export and SQL range filters never see mixed time zones; as_utc is
+        # also the range gate, so no entry can hold a time its store could not write and read back.
+        object.__setattr__(self, "timestamp", as_utc(self.timestamp, what="timestamp"))
+        object.__setattr__(self, "created_at", as_utc(self.created_at, what="created_at"))
+        object.__setattr__(self, "updated_at", as_utc(self.updated_at, what="updated_at"))
         object.__setattr__(self, "message_indices", tuple(int(i) for i in self.message_indices))
         object.__setattr__(self, "keywords", tuple(str(k) for k in self.keywords))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))

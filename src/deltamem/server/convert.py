@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
-from deltamem.core import ChangeSet, MemoryEntry
+from deltamem.core import ChangeSet, MemoryEntry, ValidationError
 from deltamem.core.codec import ops_to_list
+from deltamem.core.limits import MAX_JSON_DEPTH, check_json
 from deltamem.server.dto import (
     ChangeOut,
     ChangeSetOut,
@@ -19,6 +22,10 @@ from deltamem.stores.base import ChangeSetRecord, HistoryRecord
 from deltamem.stores.review import PendingChangeSet
 
 Rel = Callable[[str], str]
+log = logging.getLogger(__name__)
+
+#: The internal prefix of every tenant's namespaces (``deps.tenant_prefix``; tenant names hold no ``/`` or quotes).
+_TENANT_PREFIX = re.compile(r"tenant:[^\s/'\"]+/")
 
 
 def relative(prefix: str) -> Rel:
@@ -28,12 +35,39 @@ def relative(prefix: str) -> Rel:
     return rel
 
 
+def hide_tenants(value: Any) -> Any:
+    """``value`` (a message, or the strings inside error details) without internal ``tenant:<t>/`` prefixes, so that
+    error messages name namespaces as the caller does, as responses promise (one place for every error body)."""
+    if isinstance(value, str):
+        return _TENANT_PREFIX.sub("", value)
+    if isinstance(value, dict):
+        return {k: hide_tenants(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [hide_tenants(v) for v in value]
+    return value
+
+
 def memory_out(e: MemoryEntry, rel: Rel) -> MemoryOut:
     """One entry."""
     return MemoryOut(id=e.id, namespace=rel(e.namespace), text=e.text, timestamp=e.timestamp,
                      created_at=e.created_at, updated_at=e.updated_at, session_id=e.session_id,
                      message_indices=list(e.message_indices), keywords=list(e.keywords),
-                     metadata=dict(e.metadata))
+                     metadata=_sendable(e.metadata, f"metadata of memory {e.id!r}"))
+
+
+#: What a response shows instead of a stored object too deep to send back (written before the limits existed).
+UNSENDABLE = "deltamem_unsendable"
+
+
+def _sendable(value: Any, what: str) -> dict[str, Any]:
+    # Writes are limited to MAX_JSON_DEPTH now; a deeper value stored by an older version would fail the response
+    # encoder and, with it, every list or search of its namespace. Answer with a marker; the stored value is kept.
+    try:
+        check_json(value, max_depth=MAX_JSON_DEPTH, max_values=1 << 20, what=what)
+    except ValidationError as err:
+        log.warning("%s; sent as {%r: ...} (rewrite it to fix the row)", err, UNSENDABLE)
+        return {UNSENDABLE: str(err)}
+    return dict(value)
 
 
 def _opt(e: MemoryEntry | None, rel: Rel) -> MemoryOut | None:
@@ -60,13 +94,15 @@ def history_out(r: HistoryRecord, rel: Rel) -> HistoryOut:
 def change_set_record_out(r: ChangeSetRecord, rel: Rel) -> ChangeSetRecordOut:
     """A change set header."""
     return ChangeSetRecordOut(id=r.id, namespace=rel(r.namespace), created_at=r.created_at, session_id=r.session_id,
-                              actor=r.actor, ops=[dict(o) for o in r.ops], counts=dict(r.counts), reverts=r.reverts,
+                              actor=r.actor, ops=[_sendable(o, f"an op of change set {r.id}") for o in r.ops],
+                              counts=dict(r.counts), reverts=r.reverts,
                               reverted_by=r.reverted_by, note=r.note)
 
 
 def review_out(item: PendingChangeSet, rel: Rel) -> ReviewItemOut:
     """A queued change set."""
-    return ReviewItemOut(id=item.id, namespace=rel(item.namespace), ops=[dict(o) for o in item.ops],
+    return ReviewItemOut(id=item.id, namespace=rel(item.namespace),
+                         ops=[_sendable(o, f"an op of review item {item.id}") for o in item.ops],
                          reason=item.reason, created_at=item.created_at, session_id=item.session_id,
                          actor=item.actor, status=item.status, resolved_at=item.resolved_at,
                          resolved_by=item.resolved_by, change_set_id=item.change_set_id)
@@ -74,4 +110,4 @@ def review_out(item: PendingChangeSet, rel: Rel) -> ReviewItemOut:
 
 def error_info(e: BaseException, *, type_name: str | None = None, details: Any = None) -> dict[str, Any]:
     """The ``error`` object of an error body."""
-    return {"type": type_name or type(e).__name__, "message": str(e), "details": details}
+    return {"type": type_name or type(e).__name__, "message": hide_tenants(str(e)), "details": hide_tenants(details)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
@@ -21,6 +22,8 @@ from deltamem.server.idempotency import IdempotencyStore, fingerprint
 from deltamem.server.jobs import JobRunner, JobStore
 from deltamem.server.keys import ApiKey, KeyStore, admin_key_matches
 from deltamem.server.ratelimit import RateLimiter, retry_after_header
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,5 +165,8 @@ def idempotent(st: ServerState, caller: Caller, key: str | None, route: str, pay
         st.idempotency.release(caller.tenant, key)
         raise
     data = out.model_dump(mode="json")
-    st.idempotency.complete(caller.tenant, key, status, data)
+    try:
+        st.idempotency.complete(caller.tenant, key, status, data)
+    except Exception:  # the write is committed: answer it. The key stays reserved, so a retry is refused, not redone.
+        log.exception("could not record the response of Idempotency-Key %r; the write itself succeeded", key)
     return respond(data, status, out, False)

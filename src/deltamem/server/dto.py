@@ -7,12 +7,32 @@ program reads the same values from the server as from an embedded :class:`deltam
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field, model_validator
+
+from deltamem.core.limits import MAX_JSON_DEPTH, check_json
+from deltamem.core.timeutil import as_utc
 
 JobStatus = Literal["pending", "running", "done", "failed"]
 MAX_ITEMS = 1000  # facts, ops or messages in one request
+
+
+def _time(value: datetime) -> datetime:
+    return as_utc(value)
+
+
+def _json(value: dict[str, Any]) -> dict[str, Any]:
+    # Size, key and depth limits are the Memory's configured ones, checked by the core before it writes; bounding
+    # the nesting here already means nothing (the idempotency fingerprint, an error body) serialises a deeper value.
+    check_json(value, max_depth=MAX_JSON_DEPTH, max_values=1 << 20, what="a JSON object in the request")
+    return value
+
+
+#: A time in a request: through the core's one gate (aware UTC, years 1000-9999), so a bad one is a 422 up front.
+Time = Annotated[datetime, AfterValidator(_time)]
+#: Metadata or an operation object in a request.
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json)]
 
 
 class _In(BaseModel):
@@ -81,8 +101,8 @@ class AddRequest(_In):
     """Facts or explicit operations, applied synchronously as one change set. Give exactly one of the two."""
 
     facts: list[str] | None = Field(default=None, max_length=MAX_ITEMS)
-    ops: list[dict[str, Any]] | None = Field(default=None, max_length=MAX_ITEMS)
-    metadata: dict[str, Any] | None = None
+    ops: list[JsonObject] | None = Field(default=None, max_length=MAX_ITEMS)
+    metadata: JsonObject | None = None
     session_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
@@ -99,7 +119,7 @@ class MessageIn(_In):
 
     speaker: str = Field(validation_alias=AliasChoices("speaker", "role", "name"), min_length=1, max_length=200)
     text: str = Field(validation_alias=AliasChoices("text", "content"))
-    time: datetime | None = None
+    time: Time | None = None
 
 
 class SessionRequest(_In):
@@ -107,7 +127,7 @@ class SessionRequest(_In):
 
     messages: list[MessageIn] = Field(min_length=1, max_length=MAX_ITEMS)
     session_id: str | None = Field(default=None, max_length=200)
-    session_date: datetime | None = None
+    session_date: Time | None = None
     infer: bool = True
 
 
@@ -123,7 +143,8 @@ class JobOut(_Out):
     """An ingestion job: ``done`` carries the change set or the review id, ``failed`` the error.
 
     ``rejected``: the agent's ops that were not applied, with the reason. ``repaired``: its UPDATEs of an id it was
-    never shown, applied as ADDs of their text.
+    never shown, applied as ADDs of their text. ``ignored``: ops whose fields beyond kind, target and text (times,
+    metadata, ids, provenance) the model wrote and the agent left out.
     """
 
     id: str
@@ -137,6 +158,7 @@ class JobOut(_Out):
     review_id: str | None = None
     rejected: list[dict[str, Any]] = []
     repaired: list[dict[str, Any]] = []
+    ignored: list[dict[str, Any]] = []
     error: ErrorInfo | None = None
 
 
@@ -144,14 +166,14 @@ class UpdateRequest(_In):
     """New text for a memory."""
 
     text: str
-    timestamp: datetime | None = None
+    timestamp: Time | None = None
 
 
 class FiltersIn(_In):
     """``since <= timestamp <= until`` and metadata equality on every key."""
 
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Time | None = None
+    until: Time | None = None
     metadata: dict[str, str | int | float | bool | None] = {}
 
 
@@ -272,7 +294,7 @@ class ReviewList(_Out):
 class ReviewEditRequest(_In):
     """Replacement operations for a queued change set."""
 
-    ops: list[dict[str, Any]] = Field(max_length=MAX_ITEMS)
+    ops: list[JsonObject] = Field(max_length=MAX_ITEMS)
 
 
 class ReviewDecision(_In):
@@ -287,7 +309,7 @@ class AnswerRequest(_In):
 
     question: str = Field(min_length=1, max_length=10_000)
     k: int | None = Field(default=None, ge=1, le=1000)
-    today: datetime | None = None
+    today: Time | None = None
 
 
 class AnswerOut(_Out):

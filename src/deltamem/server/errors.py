@@ -1,7 +1,10 @@
 """Errors → HTTP: one body shape, ``{"error": {"type", "message", "details"}}``, for every non-2xx response.
 
 ``except Exception`` lives here only: an unexpected error is logged with its traceback and answered 500 without
-internals. Request bodies larger than the configured limit are refused with 413 before they are read in full.
+internals, by :class:`CatchAll`, which keeps the keep-alive connection usable (Starlette's own 500 handler re-raises,
+and uvicorn then drops the connection without a ``Connection: close``, failing the client's next request). Inputs are
+validated before anything is written, so a 5xx means nothing was written. Request bodies larger than the configured
+limit are refused with 413 before they are read in full.
 """
 
 from __future__ import annotations
@@ -26,13 +29,16 @@ from deltamem.core import (
     InvalidOperation,
     LLMError,
     NotFoundError,
+    ValidationError,
 )
+from deltamem.server.convert import hide_tenants
 
 log = logging.getLogger(__name__)
 
 # Most specific first (EmbeddingDimensionError and CorruptDataError are StoreErrors, which are otherwise 500).
 STATUS: tuple[tuple[type[DeltamemError], int], ...] = (
-    (NotFoundError, 404), (ConflictError, 409), (InvalidOperation, 422), (EmbeddingDimensionError, 422),
+    (NotFoundError, 404), (ConflictError, 409), (InvalidOperation, 422), (ValidationError, 422),
+    (EmbeddingDimensionError, 422),
     (CorruptDataError, 422), (ConfigError, 400), (AgentOutputError, 502), (LLMError, 502), (EmbedderError, 502),
 )
 HTTP_TYPES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
@@ -41,8 +47,8 @@ HTTP_TYPES = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "No
 
 
 def body(type_: str, message: str, details: Any = None) -> dict[str, Any]:
-    """The error body."""
-    return {"error": {"type": type_, "message": message, "details": details}}
+    """The error body (without internal tenant prefixes: every error response is built here)."""
+    return {"error": {"type": type_, "message": hide_tenants(message), "details": hide_tenants(details)}}
 
 
 def status_of(e: DeltamemError) -> int:
@@ -90,7 +96,37 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DeltamemError, _deltamem)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, _unexpected)  # only for errors raised outside CatchAll (other middleware)
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """ASGI middleware: answer an unexpected error 500 and *return*, so the server keeps the connection usable.
+
+    If the response had already started (a streamed export failing mid-way), the error is re-raised: the body is
+    broken, and the server must close the connection, which also tells the client.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as e:
+            if started:
+                raise
+            await _unexpected(Request(scope), e)(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

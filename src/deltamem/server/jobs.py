@@ -62,7 +62,7 @@ class JobRecord:
             "session_id": self.session_id, "created_at": self.created_at, "started_at": self.started_at,
             "finished_at": self.finished_at, "change_set": result.get("change_set"),
             "review_id": result.get("review_id"), "rejected": result.get("rejected", []),
-            "repaired": result.get("repaired", []), "error": self.error})
+            "repaired": result.get("repaired", []), "ignored": result.get("ignored", []), "error": self.error})
 
 
 _COLS = "id, tenant, namespace, status, request, session_id, created_at, started_at, finished_at, result, error"
@@ -188,7 +188,8 @@ class JobExecutor:
 
         result = {"change_set": change_set_out(res.change_set, rel).model_dump(mode="json") if res.change_set else None,
                   "review_id": res.review_id, "rejected": trace(res.agent.rejected if res.agent else []),
-                  "repaired": trace(res.agent.repaired if res.agent else [])}
+                  "repaired": trace(res.agent.repaired if res.agent else []),
+                  "ignored": trace(res.agent.ignored if res.agent else [])}
         self.jobs.finish(job_id, result=result)
 
     def previous_result(self, job: JobRecord) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from deltamem.core import CorruptDataError
 from deltamem.server.deps import Caller, Scoped, State, TenantWide
 from deltamem.server.dto import ImportOut
 from deltamem.server.routes_memory import ERRORS
-from deltamem.stores.base import StoredMemory
+from deltamem.stores.integrity import namespace_of
 
 router = APIRouter(prefix="/v1", tags=["archive"], responses=ERRORS)
 _SPOOL = 8 * 1024 * 1024
@@ -99,9 +99,8 @@ def _import(memory: Memory, caller: Caller, body: IO[bytes]) -> int:
         wrapper = text()
         _, records = read_export(wrapper, name="body")
         wrapper.detach()
-        for rec in records:
-            ns = rec.entry.namespace if isinstance(rec, StoredMemory) else rec.namespace
-            if not ns.startswith(caller.prefix):
+        for rec in records:  # read_export checked that every entry lies in its record's namespace
+            if not namespace_of(rec).startswith(caller.prefix):
                 raise HTTPException(403, "the export holds namespaces outside this key's tenant; only exports of "
                                          "this tenant's namespaces can be imported")
         wrapper = text()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
-from deltamem.core import ChangeKind, ChangeSet, MemoryEntry, MemoryState
+from deltamem.core import ChangeKind, ChangeSet, MemoryEntry, MemoryState, as_utc
 from deltamem.embed.base import Vectors
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
@@ -25,6 +26,13 @@ class Filters:
     since: datetime | None = None
     until: datetime | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # The one time gate: aware UTC in range, so every store compares the same instants (naive = UTC).
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, as_utc(value, what=name))
 
     def matches(self, entry: MemoryEntry) -> bool:
         """Whether an entry passes these filters (the reference semantics every store must match)."""
@@ -159,6 +167,19 @@ class ArchiveStore(Store, Protocol):
 
     def close(self) -> None:
         """Release connections and caches."""
+        ...
+
+
+@runtime_checkable
+class NamespaceLock(Protocol):
+    """An optional capability: keep other writers out of a namespace across several calls of one store.
+
+    The facade takes it only to retry a write that lost a race (ConflictError at commit), so that the retry, read
+    to commit, cannot lose again. Stores without it (SQLite, in-memory) retry after a jittered backoff.
+    """
+
+    def exclusive(self, namespace: str) -> AbstractContextManager[None]:
+        """While the block runs, no other writer commits to ``namespace``; this thread's calls proceed."""
         ...
 
 

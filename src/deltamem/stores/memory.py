@@ -67,7 +67,7 @@ class InMemoryStore(InMemoryReviewQueue):
             ns = self._ns.setdefault(change_set.namespace, _Namespace())
             live = {k: r.entry for k, r in ns.rows.items() if r.deleted_at is None}
             check_live(change_set, live, set(ns.rows))
-            if change_set.id in ns.change_sets or any(change_set.id in n.change_sets for n in self._ns.values()):
+            if change_set.id in ns.change_sets:  # ids are unique per namespace (see check_load)
                 raise ConflictError(f"change set {change_set.id} is already committed")
             self._dim = dim
             now = utcnow()
@@ -188,7 +188,7 @@ class InMemoryStore(InMemoryReviewQueue):
         items = list(records)
         with self._lock:
             existing = {(n, i) for n, ns in self._ns.items() for i in ns.rows}
-            known_cs = {c for ns in self._ns.values() for c in ns.change_sets}
+            known_cs = {(n, c) for n, ns in self._ns.items() for c in ns.change_sets}
             self._dim = check_load(items, self._dim, existing, known_cs)
             for rec in items:
                 if isinstance(rec, StoredMemory):

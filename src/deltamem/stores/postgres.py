@@ -17,18 +17,16 @@ Semantics follow :class:`~deltamem.stores.sqlite.SqliteStore` exactly; the choic
 - Hybrid: reciprocal-rank fusion of the two rankings, as in SQLite.
 
 One store holds one connection (guarded by a lock, so threads may share it; open one store per worker for
-parallel writes). A connection that broke is replaced on the next call.
+parallel writes). A connection that broke is replaced on the next call. A write retried after a lost race runs
+inside :meth:`~deltamem.stores.postgres_conn.PostgresConnection.exclusive`, which holds the namespace's lock from
+its read to its commit (see ``postgres_conn``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
 
-import psycopg
-from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from deltamem.core import (
@@ -56,6 +54,8 @@ from deltamem.stores.base import (
     rrf_fuse,
 )
 from deltamem.stores.conflicts import check_live, check_load
+from deltamem.stores.integrity import namespace_of
+from deltamem.stores.postgres_conn import Conn, PostgresConnection
 from deltamem.stores.postgres_schema import (
     CS_COLS,
     HIST_COLS,
@@ -67,14 +67,11 @@ from deltamem.stores.postgres_schema import (
     UPSERT_MEMORY,
     bulk_insert,
     check_schema_name,
-    ensure_extension,
     entry_json,
     entry_params,
     filter_sql,
     fix_dimension,
-    migrate,
     namespace_lock,
-    open_schema,
     row_change_set,
     row_entry,
     row_history,
@@ -86,10 +83,8 @@ from deltamem.stores.review import PendingChangeSet, ReviewStatus
 from deltamem.stores.review_codec import item_to_json, json_to_item
 from deltamem.stores.text import query_terms
 
-Conn = psycopg.Connection[Any]
 
-
-class PostgresStore:
+class PostgresStore(PostgresConnection):
     """A Store (and ArchiveStore and ReviewQueue) in one schema of a PostgreSQL database with pgvector."""
 
     def __init__(self, dsn: str, *, schema: str = "deltamem", hnsw_ef_search: int = 40,
@@ -106,42 +101,7 @@ class PostgresStore:
         self._dim: int | None = None
         self._conn = self._connect()
 
-    # -- plumbing -------------------------------------------------------------------------------------------------
-    def _connect(self) -> Conn:
-        try:
-            conn = psycopg.connect(self._dsn, autocommit=True, connect_timeout=self._connect_timeout_s)
-        except psycopg.Error as e:
-            raise StoreError(f"cannot connect to PostgreSQL: {e}") from e
-        try:
-            conn.execute("SET TIME ZONE 'UTC'")
-            ensure_extension(conn)
-            register_vector(conn)
-            open_schema(conn, self.schema)
-            migrate(conn, self.schema)
-        except psycopg.Error as e:
-            conn.close()
-            raise StoreError(f"cannot open schema {self.schema!r} as a deltamem store: {e}") from e
-        except BaseException:  # e.g. a newer schema version: close, then let it through
-            conn.close()
-            raise
-        return conn
-
-    @contextlib.contextmanager
-    def _tx(self, *, snapshot: bool = False) -> Iterator[Conn]:
-        """One transaction; psycopg errors become StoreError (ConflictError for a unique-key clash)."""
-        with self._lock:
-            if self._conn.closed or self._conn.broken:
-                self._conn = self._connect()
-            try:
-                with self._conn.transaction():
-                    if snapshot:  # one consistent view across several SELECTs (dump)
-                        self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    yield self._conn
-            except psycopg.errors.UniqueViolation as e:
-                raise ConflictError(f"a record with this id already exists: {e.diag.message_detail or e}") from e
-            except psycopg.Error as e:
-                raise StoreError(f"PostgreSQL error: {e}") from e
-
+    # -- plumbing (connection, transactions, exclusive: postgres_conn) -----------------------------------------
     def _read_dim(self, c: Conn) -> int | None:
         if self._dim is None:  # never changes once set, so only re-read while unknown
             row = c.execute("SELECT value FROM meta WHERE key = 'embedding_dim'").fetchone()
@@ -180,7 +140,7 @@ class PostgresStore:
             namespace_lock(c, self.schema, ns)
             dim = check_vectors(change_set, vectors, known)
             check_live(change_set, self._live_entries(c, ns, [ch.memory_id for ch in change_set.changes]))
-            if c.execute("SELECT 1 FROM change_sets WHERE id = %s", (change_set.id,)).fetchone():
+            if c.execute("SELECT 1 FROM change_sets WHERE namespace = %s AND id = %s", (ns, change_set.id)).fetchone():
                 raise ConflictError(f"change set {change_set.id} is already committed")
             if known is None and dim is not None:
                 self._fix_dim(c, dim)
@@ -340,14 +300,15 @@ class PostgresStore:
             known_dim = self._read_dim(c)
             if known_dim is None:
                 store_lock(c, self.schema)
-            for ns in sorted({_ns_of(r) for r in items}):  # sorted: two loaders never wait on each other in a cycle
+            for ns in sorted({namespace_of(r) for r in items}):  # sorted: loaders never wait in a cycle
                 namespace_lock(c, self.schema, ns)
             existing = {(r[0], r[1]) for r in c.execute(
                 "SELECT m.namespace, m.id FROM memories m JOIN unnest(%s::text[], %s::text[]) AS u(ns, id)"
                 " ON m.namespace = u.ns AND m.id = u.id",
                 ([r.entry.namespace for r in mems], [r.entry.id for r in mems]))}
             wanted = list({r.id for r in sets} | {h.change_set_id for h in hist})
-            known = {r[0] for r in c.execute("SELECT id FROM change_sets WHERE id = ANY(%s)", (wanted,))}
+            known = {(r[0], r[1]) for r in c.execute("SELECT namespace, id FROM change_sets WHERE id = ANY(%s)",
+                                                     (wanted,))}
             dim = check_load(items, known_dim, existing, known)
             if known_dim is None and dim is not None:
                 self._fix_dim(c, dim)
@@ -392,10 +353,4 @@ class PostgresStore:
         if n == 0:
             raise NotFoundError(f"no queued change set {item.id!r} in {item.namespace!r}")
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
-
-def _ns_of(rec: DumpRecord) -> str:
-    return rec.entry.namespace if isinstance(rec, StoredMemory) else rec.namespace

@@ -25,11 +25,11 @@ from psycopg.types.json import Jsonb
 
 from deltamem.core import ChangeKind, ConfigError, CorruptDataError, MemoryEntry, StoreError
 from deltamem.core.codec import entry_from_dict, entry_to_dict
-from deltamem.core.timeutil import as_utc
+from deltamem.core.timeutil import as_utc, stored_time
 from deltamem.embed.base import Vectors
 from deltamem.stores.base import ChangeSetRecord, Filters, HistoryRecord, StoredMemory
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: pgvector 0.6 can index at most 2,000 dimensions with HNSW; above that searches stay exact (sequential).
 HNSW_MAX_DIM = 2000
@@ -106,6 +106,12 @@ MIGRATIONS: list[str] = [
         created_at timestamptz NOT NULL
     );
     CREATE INDEX review_queue_ns ON review_queue (namespace, status, created_at, rowid);
+    """,
+    # v3: change-set ids are unique per namespace, not per store, so that an import cannot learn whether an id exists
+    # in another namespace.
+    """
+    ALTER TABLE change_sets DROP CONSTRAINT change_sets_pkey;
+    ALTER TABLE change_sets ADD PRIMARY KEY (namespace, id);
     """,
 ]
 
@@ -266,9 +272,11 @@ def entry_params(entry: MemoryEntry) -> tuple[Any, ...]:
 def row_entry(row: tuple[Any, ...]) -> MemoryEntry:
     """An entry from a row selected with :data:`MEMORY_COLUMNS` first."""
     try:
-        return MemoryEntry(id=row[0], namespace=row[1], text=row[2], timestamp=row[3], created_at=row[4],
-                           updated_at=row[5], session_id=row[6], message_indices=tuple(row[7]),
-                           keywords=tuple(row[8]), metadata=row[9])
+        of = f"memory {row[0]!r} of {row[1]!r}"
+        return MemoryEntry(id=row[0], namespace=row[1], text=row[2], timestamp=stored_time(row[3], of=of),
+                           created_at=stored_time(row[4], of=of), updated_at=stored_time(row[5], of=of),
+                           session_id=row[6], message_indices=tuple(row[7]), keywords=tuple(row[8]),
+                           metadata=row[9])
     except (ValueError, TypeError) as e:
         raise CorruptDataError(f"stored memory {row[0]!r} cannot be read: {e}") from e
 
@@ -288,8 +296,9 @@ def row_history(row: tuple[Any, ...]) -> HistoryRecord:
     """A history record from a row selected with :data:`HIST_COLS`."""
     kind: ChangeKind = row[4]
     return HistoryRecord(int(row[0]), row[1], row[2], row[3], kind,
-                         entry_from_dict(row[5]) if row[5] is not None else None,
-                         entry_from_dict(row[6]) if row[6] is not None else None, row[7], row[8], row[9])
+                         entry_from_dict(row[5], stored=True) if row[5] is not None else None,
+                         entry_from_dict(row[6], stored=True) if row[6] is not None else None, row[7], row[8],
+                         stored_time(row[9], of=f"history row {row[0]}"))
 
 
 def row_change_set(row: tuple[Any, ...]) -> ChangeSetRecord:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from deltamem.core import NotFoundError
+from deltamem.core import ConflictError, NotFoundError
 
 ReviewStatus = Literal["pending", "approved", "rejected"]
 
@@ -59,6 +59,8 @@ class InMemoryReviewQueue:
 
     def queue_put(self, item: PendingChangeSet) -> None:
         with self._qlock:
+            if item.id in self._items:  # never replace an item, of this namespace or another (as the SQL stores)
+                raise ConflictError(f"queued change set {item.id} already exists")
             self._items[item.id] = item
 
     def queue_list(self, namespace: str, *, status: ReviewStatus | None = "pending") -> list[PendingChangeSet]:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from deltamem.core import CorruptDataError, to_iso
-from deltamem.core.timeutil import as_utc
+from deltamem.core.timeutil import stored_time
 from deltamem.stores.review import PendingChangeSet
 
 
@@ -26,8 +26,9 @@ def json_to_item(text: str) -> PendingChangeSet:
         d: dict[str, Any] = json.loads(text)
         return PendingChangeSet(
             id=d["id"], namespace=d["namespace"], ops=tuple(d["ops"]), reason=d["reason"],
-            created_at=as_utc(d["created_at"]), session_id=d.get("session_id"), actor=d.get("actor", "agent"),
-            status=d["status"], resolved_at=as_utc(d["resolved_at"]) if d.get("resolved_at") else None,
+            created_at=stored_time(d["created_at"], of=f"review item {d['id']!r}"), session_id=d.get("session_id"),
+            actor=d.get("actor", "agent"),
+            status=d["status"], resolved_at=stored_time(d["resolved_at"]) if d.get("resolved_at") else None,
             resolved_by=d.get("resolved_by"), change_set_id=d.get("change_set_id"),
         )
     except (KeyError, ValueError, TypeError) as e:

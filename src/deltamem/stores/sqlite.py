@@ -25,7 +25,7 @@ from deltamem.core import (
     utcnow,
 )
 from deltamem.core.codec import ops_to_list
-from deltamem.core.timeutil import as_utc
+from deltamem.core.timeutil import stored_time
 from deltamem.embed.base import Vectors
 from deltamem.stores.base import (
     ChangeSetRecord,
@@ -112,7 +112,7 @@ class SqliteStore(SqliteArchive, SqliteReviewQueue):
             row = c.execute("SELECT value FROM meta WHERE key = 'embedding_dim'").fetchone()
             dim = check_vectors(change_set, vectors, int(row[0]) if row else None)
             check_live(change_set, self._live_entries(c, ns, ids))
-            if c.execute("SELECT 1 FROM change_sets WHERE id = ?", (change_set.id,)).fetchone():
+            if c.execute("SELECT 1 FROM change_sets WHERE namespace = ? AND id = ?", (ns, change_set.id)).fetchone():
                 raise ConflictError(f"change set {change_set.id} is already committed")
             if row is None and dim is not None:
                 c.execute("INSERT INTO meta (key, value) VALUES ('embedding_dim', ?)", (str(dim),))
@@ -270,7 +270,7 @@ class SqliteStore(SqliteArchive, SqliteReviewQueue):
         if cache is None or cache.epoch != epoch:
             index = VectorIndex(int(dim_row[0]))
             index.bulk_load(
-                (r[0], blob_vector(r[1]), as_utc(r[2]))
+                (r[0], blob_vector(r[1]), stored_time(r[2], of=f"memory {r[0]!r}"))
                 for r in c.execute("SELECT id, vector, timestamp FROM memories"
                                    " WHERE namespace = ? AND deleted_at IS NULL", (namespace,))
             )
@@ -290,7 +290,7 @@ class SqliteStore(SqliteArchive, SqliteReviewQueue):
                     if r is None:
                         cache.index.remove(mid)
                     else:
-                        cache.index.upsert(mid, blob_vector(r[1]), as_utc(r[2]))
+                        cache.index.upsert(mid, blob_vector(r[1]), stored_time(r[2], of=f"memory {r[0]!r}"))
             cache.seq = seq
         return cache.index
 

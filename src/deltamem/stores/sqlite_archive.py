@@ -6,8 +6,9 @@ import json
 from collections.abc import Iterable, Iterator
 
 from deltamem.core import to_iso
-from deltamem.stores.base import ChangeSetRecord, DumpRecord, HistoryRecord, StoredMemory
+from deltamem.stores.base import ChangeSetRecord, DumpRecord, StoredMemory
 from deltamem.stores.conflicts import check_load
+from deltamem.stores.integrity import namespace_of
 from deltamem.stores.sqlite_conn import SqliteConnection
 from deltamem.stores.sqlite_schema import (
     CHUNK,
@@ -42,21 +43,22 @@ class SqliteArchive(SqliteConnection):
 
     def load(self, records: Iterable[DumpRecord]) -> int:
         items = list(records)
-        spaces = sorted({_ns_of(r) for r in items})
+        spaces = sorted({namespace_of(r) for r in items})
         with self._write() as c:
             existing: set[tuple[str, str]] = set()
             for ns in spaces:
                 existing |= {(ns, r[0]) for r in c.execute("SELECT id FROM memories WHERE namespace = ?", (ns,))}
-            new_cs = [r.id for r in items if isinstance(r, ChangeSetRecord)]
-            known: set[str] = set()
-            for i in range(0, len(new_cs), CHUNK):
-                chunk = new_cs[i:i + CHUNK]
-                known |= {r[0] for r in c.execute(
-                    f"SELECT id FROM change_sets WHERE id IN ({','.join('?' * len(chunk))})", chunk)}
-            hist_cs = {r.change_set_id for r in items if isinstance(r, HistoryRecord)} - set(new_cs)
-            for cs_id in hist_cs:
-                if c.execute("SELECT 1 FROM change_sets WHERE id = ?", (cs_id,)).fetchone():
-                    known.add(cs_id)
+            # Change-set ids are unique per namespace: only the load's own namespaces are asked about.
+            wanted = sorted({(r.namespace, r.id if isinstance(r, ChangeSetRecord) else r.change_set_id)
+                             for r in items if not isinstance(r, StoredMemory)})
+            known: set[tuple[str, str]] = set()
+            for ns in spaces:
+                ids = [cs_id for n, cs_id in wanted if n == ns]
+                for i in range(0, len(ids), CHUNK):
+                    chunk = ids[i:i + CHUNK]
+                    known |= {(ns, r[0]) for r in c.execute(
+                        f"SELECT id FROM change_sets WHERE namespace = ? AND id IN ({','.join('?' * len(chunk))})",
+                        (ns, *chunk))}
             row = c.execute("SELECT value FROM meta WHERE key = 'embedding_dim'").fetchone()
             dim = check_load(items, int(row[0]) if row else None, existing, known)
             if row is None and dim is not None:
@@ -83,6 +85,3 @@ class SqliteArchive(SqliteConnection):
                                entry_json(rec.after), rec.session_id, rec.actor, to_iso(rec.created_at)))
         return len(items)
 
-
-def _ns_of(rec: DumpRecord) -> str:
-    return rec.entry.namespace if isinstance(rec, StoredMemory) else rec.namespace

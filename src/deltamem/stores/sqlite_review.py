@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from deltamem.core import NotFoundError, to_iso
+from deltamem.core import ConflictError, NotFoundError, to_iso
 from deltamem.stores.review import PendingChangeSet, ReviewStatus
 from deltamem.stores.review_codec import item_to_json, json_to_item
 from deltamem.stores.sqlite_conn import SqliteConnection
@@ -14,6 +14,8 @@ class SqliteReviewQueue(SqliteConnection):
     def queue_put(self, item: PendingChangeSet) -> None:
         """Hold a change set for review."""
         with self._write() as c:
+            if c.execute("SELECT 1 FROM review_queue WHERE id = ?", (item.id,)).fetchone():
+                raise ConflictError(f"queued change set {item.id} already exists")
             c.execute("INSERT INTO review_queue (id, namespace, item, status, created_at) VALUES (?, ?, ?, ?, ?)",
                       (item.id, item.namespace, item_to_json(item), item.status, to_iso(item.created_at)))
 

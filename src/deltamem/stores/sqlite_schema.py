@@ -10,11 +10,11 @@ import numpy as np
 
 from deltamem.core import ChangeKind, CorruptDataError, MemoryEntry, StoreError, to_iso
 from deltamem.core.codec import entry_from_dict, entry_to_dict
-from deltamem.core.timeutil import as_utc
+from deltamem.core.timeutil import stored_time
 from deltamem.embed.base import Vectors
 from deltamem.stores.base import ChangeSetRecord, HistoryRecord, StoredMemory
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Each migration takes the database from version i to i+1; MIGRATIONS[0] creates version 1 from nothing.
 MIGRATIONS: list[str] = [
@@ -79,6 +79,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX IF NOT EXISTS review_queue_ns ON review_queue (namespace, status, created_at);
     """,
+    # v3: change-set ids are unique per namespace, not per store, so that an import cannot learn whether an id exists
+    # in another namespace. SQLite cannot change a primary key in place: the table is copied (rowids kept, so the
+    # commit order that breaks created_at ties stays).
+    """
+    CREATE TABLE change_sets_v3 (
+        id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        session_id TEXT,
+        actor TEXT NOT NULL,
+        ops TEXT NOT NULL,
+        counts TEXT NOT NULL,
+        reverts TEXT,
+        reverted_by TEXT,
+        note TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (namespace, id)
+    );
+    INSERT INTO change_sets_v3 (rowid, id, namespace, created_at, session_id, actor, ops, counts, reverts,
+                                reverted_by, note)
+        SELECT rowid, id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note
+        FROM change_sets ORDER BY rowid;
+    DROP TABLE change_sets;
+    ALTER TABLE change_sets_v3 RENAME TO change_sets;
+    CREATE INDEX IF NOT EXISTS change_sets_ns ON change_sets (namespace, created_at);
+    """,
 ]
 
 MEMORY_COLUMNS = (
@@ -125,9 +150,12 @@ def entry_params(entry: MemoryEntry) -> tuple[Any, ...]:
 def row_entry(row: sqlite3.Row | tuple[Any, ...]) -> MemoryEntry:
     """An entry from a row selected with :data:`MEMORY_COLUMNS` first."""
     try:
+        of = f"memory {row[0]!r} of {row[1]!r}"
         return MemoryEntry(
-            id=row[0], namespace=row[1], text=row[2], timestamp=as_utc(row[3]), created_at=as_utc(row[4]),
-            updated_at=as_utc(row[5]), session_id=row[6], message_indices=tuple(json.loads(row[7])),
+            id=row[0], namespace=row[1], text=row[2], timestamp=stored_time(row[3], what="timestamp", of=of),
+            created_at=stored_time(row[4], what="created_at", of=of),
+            updated_at=stored_time(row[5], what="updated_at", of=of), session_id=row[6],
+            message_indices=tuple(json.loads(row[7])),
             keywords=tuple(json.loads(row[8])), metadata=json.loads(row[9]),
         )
     except (ValueError, TypeError) as e:
@@ -136,7 +164,8 @@ def row_entry(row: sqlite3.Row | tuple[Any, ...]) -> MemoryEntry:
 
 def row_stored(row: sqlite3.Row | tuple[Any, ...]) -> StoredMemory:
     """A StoredMemory from ``MEMORY_COLUMNS, vector, deleted_at``."""
-    return StoredMemory(row_entry(row), blob_vector(row[10]), as_utc(row[11]) if row[11] else None)
+    deleted = stored_time(row[11], what="deleted_at", of=f"memory {row[0]!r}") if row[11] else None
+    return StoredMemory(row_entry(row), blob_vector(row[10]), deleted)
 
 
 def entry_json(entry: MemoryEntry | None) -> str | None:
@@ -149,7 +178,7 @@ def json_entry(text: str | None) -> MemoryEntry | None:
     if text is None:
         return None
     try:
-        return entry_from_dict(json.loads(text))
+        return entry_from_dict(json.loads(text), stored=True)
     except json.JSONDecodeError as e:
         raise CorruptDataError(f"history row holds malformed JSON: {e}") from e
 
@@ -158,12 +187,13 @@ def row_history(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
     """seq, change_set_id, namespace, memory_id, kind, before, after, session_id, actor, created_at."""
     kind: ChangeKind = row[4]
     return HistoryRecord(int(row[0]), row[1], row[2], row[3], kind, json_entry(row[5]), json_entry(row[6]), row[7],
-                         row[8], as_utc(row[9]))
+                         row[8], stored_time(row[9], what="created_at", of=f"history row {row[0]}"))
 
 
 def row_change_set(row: sqlite3.Row | tuple[Any, ...]) -> ChangeSetRecord:
     """id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note."""
-    return ChangeSetRecord(row[0], row[1], as_utc(row[2]), row[3], row[4], tuple(json.loads(row[5])),
+    return ChangeSetRecord(row[0], row[1], stored_time(row[2], what="created_at", of=f"change set {row[0]!r}"),
+                           row[3], row[4], tuple(json.loads(row[5])),
                            json.loads(row[6]), row[7], row[8], row[9])
 
 

@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import Literal
 
 from deltamem.api import Memory
+from deltamem.config import ReviewPolicy
 from deltamem.core.errors import AgentOutputError, ConfigError
 from deltamem.embed.base import Embedder
 from deltamem.eval.loaders.common import Session
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.systems._turns import iso, speaker_name
 from deltamem.eval.systems.base import ContextItem, Cost, IngestReport
-from deltamem.ingest import ReviewPolicy
 from deltamem.llm.base import ChatModel
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.memory import InMemoryStore
 
 __all__ = ["DeltamemSystem", "session_messages"]
 
-_NEVER_REVIEW = ReviewPolicy(max_destructive=10**9, max_destructive_share=1.0)
+_NEVER_REVIEW = ReviewPolicy(enabled=False)
 
 
 def session_messages(session: Session, speakers: tuple[str, ...]) -> list[dict[str, str]]:
