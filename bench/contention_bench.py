@@ -157,13 +157,7 @@ def run_api(store_kind: str, where: str, workload: str, variant: str, writers: i
             with guard:
                 latencies.append(time.perf_counter() - t)
 
-    t0 = time.perf_counter()
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
+    wall = run_writers(work, writers)
     for m in mems:
         m.close()
     with Memory(store=open_store(store_kind, where), embedder=HashingEmbedder(dim=DIM)) as check:
@@ -173,6 +167,17 @@ def run_api(store_kind: str, where: str, workload: str, variant: str, writers: i
     recorded = sum(sum(1 for r in h if r.kind == "UPDATE") for h in per_target)
     check = "ok" if checks == {"ok"} and recorded == acked else f"BAD: {checks}, {recorded} recorded / {acked}"
     return summary(store_kind, workload, variant, writers * updates, failed[0], wall, latencies, check)
+
+
+def run_writers(work: Callable[[int], None], writers: int) -> float:
+    """Run ``work(0) .. work(writers - 1)`` in as many threads at once; the wall time in seconds."""
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
 
 
 def run_rest(store_kind: str, where: str, variant: str, writers: int, updates: int, tmp: Path) -> dict[str, Any]:
@@ -203,13 +208,7 @@ def run_rest(store_kind: str, where: str, variant: str, writers: int, updates: i
                         if r.status_code == 200:
                             latencies.append(time.perf_counter() - t)
 
-        t0 = time.perf_counter()
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(writers)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - t0
+        wall = run_writers(work, writers)
         with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=60) as c:
             hist = c.get("/v1/history", params={**params, "memory_id": target}).json()["items"]
     updates_seen = [h for h in hist if h["kind"] == "UPDATE"]
