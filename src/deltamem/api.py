@@ -61,6 +61,7 @@ class Memory:
         self.store = store
         self.embedder = embedder
         self.llm = llm
+        self._owned_llm = False  # True when from_config built the model: close() then closes it too
         self.agent = agent or (MemoryAgent(llm, embedder=embedder) if llm is not None else None)
         queue = review_queue or (store if isinstance(store, ReviewQueue) else InMemoryReviewQueue())
         self.review = Review(self, queue)
@@ -79,12 +80,17 @@ class Memory:
         from deltamem.registry import build_chat_model, build_embedder, build_store
 
         config = config or MemoryConfig()
-        return cls(store=build_store(config), embedder=build_embedder(config.embedder),
-                   llm=llm if llm is not None else build_chat_model(config.llm), config=config)
+        memory = cls(store=build_store(config), embedder=build_embedder(config.embedder),
+                     llm=llm if llm is not None else build_chat_model(config.llm), config=config)
+        memory._owned_llm = llm is None  # built here, so closed here; a model passed in belongs to the caller
+        return memory
 
     def close(self) -> None:
-        """Close the store."""
+        """Close the store, and the chat model if :meth:`from_config` built it (a local model frees its memory)."""
         self.store.close()
+        close_llm = getattr(self.llm, "close", None) if self._owned_llm else None
+        if callable(close_llm):
+            close_llm()
 
     def __enter__(self) -> Memory:
         return self

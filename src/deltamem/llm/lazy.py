@@ -40,3 +40,11 @@ class LazyChatModel:
              stop: Sequence[str] | None = None, seed: int | None = None) -> ChatResponse:
         return self.loaded.chat(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
                                 temperature=temperature, stop=stop, seed=seed)
+
+    def close(self) -> None:
+        """Close the backend if it was built (a local model frees its memory); a later ``chat`` builds it again."""
+        with self._lock:
+            model, self._model = self._model, None
+        close = getattr(model, "close", None)
+        if callable(close):
+            close()
