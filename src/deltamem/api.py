@@ -145,8 +145,7 @@ class Memory:
               actor: str = "user") -> ChangeSet:
         """Validate and commit operations on one namespace atomically (retrying on concurrent-write conflicts)."""
         # ADD ids too: apply() refuses a live one at once; the commit's ConflictError would be retried for seconds.
-        ids = [op.id for op in ops
-               if isinstance(op, Update | Delete) or (isinstance(op, Add) and isinstance(op.id, str))]
+        ids = [op.id for op in ops if isinstance(op, Update | Delete | Add) and isinstance(op.id, str)]
 
         def compute() -> ChangeSet:
             return apply(self.store.get(namespace, ids), ops, session_id=session_id, actor=actor,
