@@ -16,6 +16,7 @@ from deltamem.core import (
     op_to_dict,
     utcnow,
 )
+from deltamem.core.changeset import check_fields, check_label
 from deltamem.scope import namespace_for
 from deltamem.stores.review import PendingChangeSet, ReviewQueue, ReviewStatus
 
@@ -57,9 +58,13 @@ class Review:
         return cs
 
     def edit(self, item_id: str, ops: Sequence[dict[str, Any]], **scope: Any) -> PendingChangeSet:
-        """Replace the queued operations (validated as ops; still pending)."""
+        """Replace the queued operations (validated as ops, each field as approving would check it; still pending).
+        Whether their ids are live is checked when the item is approved."""
         item = self._pending(item_id, scope)
         parsed = [op_from_dict(o, index=i) for i, o in enumerate(ops)]
+        config = self._memory.config
+        for i, op in enumerate(parsed):
+            check_fields(op, i, max_text_chars=config.max_text_chars, metadata_limits=config.metadata_limits())
         edited = replace(item, ops=tuple(op_to_dict(o) for o in parsed))
         self.queue.queue_update(edited)
         return edited
@@ -67,6 +72,7 @@ class Review:
     def reject(self, item_id: str, *, by: str = "reviewer", **scope: Any) -> PendingChangeSet:
         """Discard the queued change set (kept in the queue as rejected, for the record)."""
         item = self._pending(item_id, scope)
+        check_label(by, "by")  # approve checks it as part of the actor of the change set it commits
         rejected = replace(item, status="rejected", resolved_at=utcnow(), resolved_by=by)
         self.queue.queue_update(rejected)
         return rejected

@@ -12,8 +12,9 @@ Line = dict[str, Any]
 
 
 def parse(text: str) -> list[Line]:
-    """The JSON objects of an export, header and footer included."""
-    return [json.loads(x) for x in text.splitlines() if x.strip()]
+    """The JSON objects of an export, header and footer included (lines end at "\\n" only, as when a file is read:
+    str.splitlines would also split at characters that JSON writes unescaped, such as U+2028 or U+0085)."""
+    return [json.loads(x) for x in text.split("\n") if x.strip()]
 
 
 def records(lines: list[Line]) -> list[Line]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core import ConfigError, CorruptDataError
+from deltamem.core.changeset import check_label
 from deltamem.core.timeutil import as_utc
 
 
@@ -38,6 +39,7 @@ class Session:
     def __post_init__(self) -> None:
         if self.date is not None:  # the one gate for times (range, zone), also for sessions built directly
             object.__setattr__(self, "date", as_utc(self.date, what="session date"))
+        check_label(self.id, "session id")  # stored with the change set, or with the review item that holds it
 
     def transcript(self) -> str:
         """The session as numbered lines ``[i] Speaker: text``."""

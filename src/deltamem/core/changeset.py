@@ -119,6 +119,17 @@ def _check_text(text: object, index: int, op: Operation, max_chars: int) -> str:
     return text.strip()
 
 
+def check_fields(op: Operation, index: int, *, max_text_chars: int = MAX_TEXT_CHARS,
+                 metadata_limits: MetadataLimits = DEFAULT_METADATA_LIMITS) -> None:
+    """The checks :func:`apply` runs on an op's own fields (text, keywords, ids, reason, time, metadata), without a
+    state: for ops kept to be applied later (an edited review item), which must be storable as they wait."""
+    if isinstance(op, Add | Update):
+        _check_text(op.text, index, op, max_text_chars)
+        _checked_fields(op, index, metadata_limits)
+    _check_unicode([v for v in (getattr(op, "id", None), getattr(op, "reason", None)) if isinstance(v, str)], index,
+                   op)
+
+
 def check_label(value: object, what: str) -> None:
     """A free string kept beside the memories (a session id, an actor, a reviewer's name) must be text every store
     can write: a str of valid Unicode (no lone surrogate) without NUL. Raises :class:`ValidationError`; None passes."""
@@ -176,7 +187,8 @@ def apply(
     Every op is validated before anything changes: an unknown or already deleted id, two ops on one id, an empty,
     oversize or non-Unicode text, a timestamp outside :func:`as_utc`'s range, metadata beyond ``metadata_limits``,
     or an id collision raises :class:`InvalidOperation` naming the op, and ``state`` is untouched
-    (states are immutable; apply never mutates its input). The cost is one dict copy plus O(len(ops)).
+    (states are immutable; apply never mutates its input); a ``session_id`` or ``actor`` that is not storable text
+    raises :class:`ValidationError` (:func:`check_label`). The cost is one dict copy plus O(len(ops)).
     """
     ops = tuple(ops)
     check_label(session_id, "session_id")
