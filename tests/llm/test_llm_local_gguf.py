@@ -257,7 +257,9 @@ def test_stop_server_gives_up_with_a_clear_error_instead_of_hanging() -> None:
     release = threading.Event()
 
     class Stuck:
-        listening_address = "http://127.0.0.1:9"  # nothing listens: the wait for the listener gives up
+        @property
+        def listening_address(self) -> str:  # an address that cannot be read: no wait, stopped at once
+            raise AttributeError("listening_address")
 
         def __del__(self) -> None:
             release.wait(5)
@@ -265,6 +267,25 @@ def test_stop_server_gives_up_with_a_clear_error_instead_of_hanging() -> None:
     with pytest.raises(LLMError, match="did not stop within"):
         stop_server([Stuck()], name="stuck", timeout=0.2, listen_timeout=0.1)
     release.set()
+
+
+def test_a_server_never_seen_listening_is_kept_not_stopped() -> None:
+    """Stopping a llama-server before its listener is up loses the stop and hangs with the GIL held: never try."""
+    from deltamem.llm import _llama_stop
+
+    stopped: list[str] = []
+
+    class NeverUp:
+        listening_address = "http://127.0.0.1:9"  # nothing listens there
+
+        def __del__(self) -> None:
+            stopped.append("stopped")
+
+    holder = [NeverUp()]
+    with pytest.warns(RuntimeWarning, match="never answered"):
+        _llama_stop.stop_server(holder, name="slow", timeout=0.2, listen_timeout=0.1)
+    assert holder == [] and stopped == [] and isinstance(_llama_stop._LEFT_AT_EXIT[-1], NeverUp)
+    _llama_stop._LEFT_AT_EXIT.pop()
 
 
 def test_sampling_cannot_override_chat_arguments() -> None:

@@ -8,8 +8,12 @@ where no Python signal handler or timeout can run (measured: 3 hangs in 10 tries
 :func:`stop_server` closes that race and bounds what is left:
 
 1. it waits (bounded) until the listener answers ``GET /health``, so the stop cannot come before the listen;
-2. it drops the last reference in a daemon thread and waits for it at most ``timeout`` seconds;
-3. past that it raises :class:`LLMError`; the stuck thread is a daemon, so it never keeps the process alive.
+2. a listener that never answered is not stopped at all: the server is kept (and its memory with it) until the
+   process ends, with a warning. The destructor holds the GIL while it waits, so a lost stop would freeze every
+   thread of the process, not only the caller (seen once, on a loaded machine, where the listener took over the
+   old 10 s to come up);
+3. it drops the last reference in a daemon thread and waits for it at most ``timeout`` seconds;
+4. past that it raises :class:`LLMError`; the stuck thread is a daemon, so it never keeps the process alive.
 
 Callers hand over their only reference through a one-element list, so no frame of theirs keeps the server alive and
 the destructor really runs in the helper thread.
@@ -22,6 +26,7 @@ import http.client
 import sys
 import threading
 import time
+import warnings
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,9 +34,9 @@ from deltamem.core.errors import LLMError
 
 #: How long :func:`stop_server` waits for llama-server's threads to finish before giving up with an error.
 STOP_TIMEOUT = 30.0
-#: How long it waits for a just-started listener to come up before stopping it anyway.
-LISTEN_TIMEOUT = 10.0
-_LEFT_AT_EXIT: list[Any] = []  # servers still open at interpreter exit: never stopped from a finaliser
+#: How long it waits for a just-started listener to come up; past it the server is kept, not stopped.
+LISTEN_TIMEOUT = 120.0
+_LEFT_AT_EXIT: list[Any] = []  # servers never stopped: open at interpreter exit, or never seen listening
 
 
 def wait_listening(address: str, *, timeout: float = LISTEN_TIMEOUT) -> bool:
@@ -71,8 +76,16 @@ def stop_server(holder: list[Any], *, name: str, timeout: float = STOP_TIMEOUT,
         _LEFT_AT_EXIT.extend(holder)
         holder.clear()
         return
+    listening = True
     with contextlib.suppress(Exception):  # an address we cannot read only costs the race protection
-        wait_listening(str(holder[0].listening_address), timeout=listen_timeout)
+        listening = wait_listening(str(holder[0].listening_address), timeout=listen_timeout)
+    if not listening:
+        warnings.warn(f"llama.cpp's server for {name} never answered within {listen_timeout:.0f} s; it is kept "
+                      "until the process ends rather than stopped (a stop before its listener starts would hang)",
+                      RuntimeWarning, stacklevel=2)
+        _LEFT_AT_EXIT.extend(holder)
+        holder.clear()
+        return
     thread = threading.Thread(target=holder.clear, name=f"deltamem-stop-{name}", daemon=True)
     thread.start()
     thread.join(timeout)
