@@ -1,23 +1,22 @@
 """Model text → a search request or validated operations (aliases mapped back to ids), or a typed error.
 
-Tolerant where tolerance is safe (code fences, prose around the JSON, a bare list, a reply cut off after some
-complete ops) and strict where it is not (unknown op kinds, missing or non-Unicode text): those raise
-:class:`ParseError` whose message is shown to the model in one repair turn. The model decides only each op's kind,
-target and text; whatever else it writes is ignored (and recorded), never stored.
+Where the answer sits in the text is the one reply protocol of :mod:`deltamem.core.reply` (shared with the trainer's
+reward and ``deltamem reward``). Tolerant where tolerance is safe (code fences, prose and ``<think>`` blocks around
+the JSON, a bare list, a reply cut off after some complete ops) and strict where it is not (unknown op kinds,
+missing or non-Unicode text): those raise :class:`ParseError` whose message is shown to the model in one repair
+turn. The model decides only each op's kind, target and text; whatever else it writes is ignored (and recorded),
+never stored.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from deltamem.core import Add, InvalidOperation, Operation, Update, op_from_dict
+from deltamem.core.reply import Truncated, find_reply, salvage_ops
 
-_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.S)
-_DECODER = json.JSONDecoder()
 
 class ParseError(ValueError):
     """The reply cannot be used; the message says why in words a model can act on."""
@@ -47,12 +46,6 @@ class OpsReply:
     ignored: tuple[tuple[Operation, str], ...] = ()
 
 
-def _candidates(text: str) -> list[str]:
-    fenced = [m.group(1) for m in _FENCE.finditer(text)]
-    return [*fenced, text]
-
-
-_KEYS = {"ops", "operations", "search", "op", "memory"}
 #: The fields the model chooses, per op kind: the target (a shown alias) and the text. Nothing else it writes is used.
 _CHOSEN: dict[str, frozenset[str]] = {"ADD": frozenset({"text"}), "UPDATE": frozenset({"id", "text"}),
                                       "DELETE": frozenset({"id"}), "NOOP": frozenset(), "NONE": frozenset()}
@@ -61,55 +54,18 @@ _NOTES = frozenset({"reason", "why"})
 _EMPTY: tuple[Any, ...] = (None, "", [], {})
 
 
-class _Truncated(Exception):
-    """An ops object starts but never closes (the reply was cut off)."""
-
-
-def _first_json(text: str) -> Any:
-    for chunk in _candidates(text):
-        for i, ch in enumerate(chunk):
-            if ch not in "{[":
-                continue
-            try:
-                value, _ = _DECODER.raw_decode(chunk, i)
-            except json.JSONDecodeError:
-                if '"ops"' in chunk[i:i + 12] or (ch == "[" and chunk[i + 1:].lstrip().startswith("{")):
-                    raise _Truncated from None
-                continue
-            if isinstance(value, list) or (isinstance(value, dict) and _KEYS & set(value)):
-                return value
-    raise ParseError("no JSON object found in the reply")
-
-
-def _salvage(text: str) -> list[Any] | None:
-    """Complete op objects from a reply cut off inside its ``ops`` list (e.g. at the token limit)."""
-    start = text.find("[", max(text.find('"ops"'), 0))
-    if start < 0:
-        return None
-    items, i = [], start + 1
-    while True:
-        while i < len(text) and text[i] in " \n\r\t,":
-            i += 1
-        if i >= len(text) or text[i] != "{":
-            break
-        try:
-            value, i = _DECODER.raw_decode(text, i)
-        except json.JSONDecodeError:
-            break
-        items.append(value)
-    return items or None
-
-
 def parse_reply(text: str, aliases: Mapping[str, str], *, allow_search: bool = True) -> SearchRequest | OpsReply:
     """Parse a plain-text-protocol reply. ``aliases`` maps shown ids (``m3``) to memory ids."""
     salvaged = False
     try:
-        value = _first_json(text)
-    except _Truncated:
-        items = _salvage(text)
+        value = find_reply(text)
+    except Truncated:
+        items = salvage_ops(text)
         if items is None:
             raise ParseError("the reply was cut off before any complete operation") from None
         value, salvaged = {"ops": items}, True
+    if value is None:
+        raise ParseError("no JSON object found in the reply")
     if isinstance(value, dict) and "search" in value and "ops" not in value:
         if not allow_search:
             raise ParseError("no more searches are allowed; reply with the final ops")

@@ -7,20 +7,17 @@ JSON list of operations in a completion, which is all the reward needs to score 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from deltamem.core import AgentOutputError, ConfigError, MemoryEntry, MemoryState
+from deltamem.core.reply import Truncated, find_reply, salvage_ops
 
 #: The namespace and time given to entries built from records: the reward never looks at either.
 RECORD_NAMESPACE = "reward"
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
-_THINK = re.compile(r"<think>.*?</think>", re.S | re.I)
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?(.*?)```", re.S)
-_OPEN = re.compile(r"[\[{]")
 
 #: One memory as the reward sees it: ``(id, text, keywords)``.
 Item = tuple[str, str, tuple[str, ...]]
@@ -29,10 +26,10 @@ Item = tuple[str, str, tuple[str, ...]]
 def extract_ops(raw: str) -> list[dict[str, Any]]:
     """The operation dicts in an agent's final output, e.g. ``[{"op": "ADD", "text": "..."}, {"op": "NOOP"}]``.
 
-    Tolerated around the JSON: ``<think>...</think>`` blocks (an unclosed ``<think>`` hides the rest), code fences
-    and prose. Accepted values: a list of objects, ``{"ops": [...]}`` / ``{"operations": [...]}``, or one op object.
-    When several qualify, the last one wins (the final answer comes last; earlier ones are drafts). Fenced blocks are
-    tried before the bare text. ``[]`` is a valid answer: no change.
+    Read by the one reply protocol of :mod:`deltamem.core.reply`, exactly as the agent reads its replies: ``<think>``
+    blocks, code fences and prose around the JSON are tolerated; a list of objects, ``{"ops": [...]}`` /
+    ``{"operations": [...]}`` or one op object is accepted; when several qualify, the last one wins; a reply cut off
+    inside its ops list keeps the complete ops before the cut. ``[]`` is a valid answer: no change.
 
     Raises :class:`AgentOutputError` (carrying ``raw``) when no such value exists.
 
@@ -41,37 +38,19 @@ def extract_ops(raw: str) -> list[dict[str, Any]]:
     """
     if not isinstance(raw, str):
         raise AgentOutputError(f"agent output must be text, got {type(raw).__name__}", raw=repr(raw))
-    text = _THINK.sub("", raw)
-    unclosed = text.lower().find("<think>")
-    if unclosed >= 0:
-        text = text[:unclosed]
-    for source in [*reversed(_FENCE.findall(text)), text]:
-        found = _last_ops_value(source)
-        if found is not None:
-            return found
-    raise AgentOutputError("no JSON list of operations found in the agent output", raw=raw)
-
-
-def _last_ops_value(text: str) -> list[dict[str, Any]] | None:
-    decoder = json.JSONDecoder()
-    last: list[dict[str, Any]] | None = None
-    pos = 0
-    while (m := _OPEN.search(text, pos)) is not None:
-        try:
-            value, end = decoder.raw_decode(text, m.start())
-        except json.JSONDecodeError:
-            pos = m.start() + 1
-            continue
-        ops = _as_ops(value)
-        if ops is not None:
-            last = ops
-        pos = end  # skip the inside of a decoded value: its sub-objects are not separate answers
-    return last
+    try:
+        value = find_reply(raw)
+    except Truncated:
+        value = salvage_ops(raw)
+    ops = _as_ops(value)
+    if ops is None:
+        raise AgentOutputError("no JSON list of operations found in the agent output", raw=raw)
+    return ops
 
 
 def _as_ops(value: Any) -> list[dict[str, Any]] | None:
     if isinstance(value, dict):
-        for key in ("ops", "operations"):
+        for key in ("ops", "operations", "memory"):
             if isinstance(value.get(key), list):
                 return _as_ops(value[key])
         return [value] if "op" in value else None
