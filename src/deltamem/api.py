@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, overload
 
-from deltamem.agent.loop import MemoryAgent
+from deltamem.agent.loop import AgentConfig, MemoryAgent
 from deltamem.agent.session import Session, looks_like_messages, to_session
 from deltamem.answering import Answer, answer_from_hits
 from deltamem.archive import read_export, write_export
@@ -62,7 +62,8 @@ class Memory:
         self.embedder = embedder
         self.llm = llm
         self._owned_llm = False  # True when from_config built the model: close() then closes it too
-        self.agent = agent or (MemoryAgent(llm, embedder=embedder) if llm is not None else None)
+        self.agent = agent or (MemoryAgent(llm, embedder=embedder, config=AgentConfig(
+            mode=self.config.agent.mode, window=self.config.agent.window)) if llm is not None else None)
         queue = review_queue or (store if isinstance(store, ReviewQueue) else InMemoryReviewQueue())
         self.review = Review(self, queue)
         self.review_policy = review_policy or self.config.review

@@ -93,6 +93,18 @@ class ReviewPolicy(_Frozen):
     window_hours: float = Field(default=24.0, ge=0.0, le=24.0 * 366)
 
 
+class AgentSettings(_Frozen):
+    """How the memory agent works through a session (see :class:`deltamem.agent.AgentConfig` for every knob).
+
+    ``mode``: ``windowed`` (default, chosen by measurement for the packaged 0.5B-1.5B models: extract the facts of
+    each window of ``window`` messages, then decide each against its nearest memories) or ``session`` (one ReAct
+    loop over the whole session, for models strong enough to write a long session's operations in one reply).
+    """
+
+    mode: Literal["windowed", "session"] = "windowed"
+    window: int = Field(default=10, ge=0, le=1000)
+
+
 class MemoryConfig(_Frozen):
     """Everything :class:`deltamem.Memory` needs, as one typed object."""
 
@@ -108,6 +120,7 @@ class MemoryConfig(_Frozen):
     max_metadata_keys: int = Field(default=DEFAULT_METADATA_LIMITS.max_keys, ge=0)
     max_metadata_bytes: int = Field(default=DEFAULT_METADATA_LIMITS.max_bytes, ge=2)
     review: ReviewPolicy = Field(default_factory=ReviewPolicy)
+    agent: AgentSettings = Field(default_factory=AgentSettings)
 
     def metadata_limits(self) -> MetadataLimits:
         """The metadata limits as the core takes them."""

@@ -14,6 +14,7 @@ from deltamem.embed.hashing import HashingEmbedder
 from deltamem.llm import ChatResponse, ScriptedChatModel, ToolCall, Usage
 from deltamem.stores.memory import InMemoryStore
 
+SESSION = AgentConfig(mode="session")  # these tests script the whole-session reply protocol
 EMB = HashingEmbedder(dim=64)
 DATE = datetime(2023, 5, 8, 14, 0, tzinfo=UTC)
 
@@ -35,7 +36,7 @@ def session(*texts: str) -> object:
 
 
 def run(mem: Memory, llm: ScriptedChatModel, sess: object, **cfg: object) -> object:
-    agent = MemoryAgent(llm, embedder=EMB, config=AgentConfig(**cfg))  # type: ignore[arg-type]
+    agent = MemoryAgent(llm, embedder=EMB, config=AgentConfig(**{"mode": "session", **cfg}))  # type: ignore[arg-type]
     return agent.run(sess, MemorySearch(mem.store, EMB, "user:c"))  # type: ignore[arg-type]
 
 
@@ -100,7 +101,7 @@ def test_one_repair_turn_shows_the_error(mem: Memory) -> None:
 def test_second_failure_raises_with_raw_output_and_memory_untouched(mem: Memory) -> None:
     before = mem.state(user_id="c")
     llm = ScriptedChatModel(["I cannot do that", "still not json"], default=None)
-    mem.agent = MemoryAgent(llm, embedder=EMB)
+    mem.agent = MemoryAgent(llm, embedder=EMB, config=SESSION)
     with pytest.raises(AgentOutputError) as err:
         mem.add([{"role": "user", "content": "I moved to Seattle"}], user_id="c", session_date=DATE)
     assert err.value.raw == "still not json"
@@ -137,7 +138,7 @@ def test_an_update_may_not_overwrite_a_memory_with_another_memorys_text(mem: Mem
                    {"op": "UPDATE", "id": alias["nurse"], "text": "Caroline adopted a cat named Milo"})
 
     before = {e.text for e in mem.get_all(user_id="c")}
-    mem.agent = MemoryAgent(ScriptedChatModel([reply]), embedder=EMB)
+    mem.agent = MemoryAgent(ScriptedChatModel([reply]), embedder=EMB, config=SESSION)
     res = mem.add([{"role": "user", "content": "I live in Boston with my dog Rex, I'm a nurse, and I adopted a cat "
                                                "named Milo."}], user_id="c", session_date=DATE)
     assert res.agent is not None
@@ -184,7 +185,7 @@ def test_budgets(mem: Memory) -> None:
 def test_add_messages_applies_one_change_set_with_provenance(mem: Memory) -> None:
     mem.agent = MemoryAgent(ScriptedChatModel([ops({"op": "UPDATE", "id": "m1", "text": "Caroline lives in Seattle"},
                                                   {"op": "ADD", "text": "Caroline bought a sailboat"})]),
-                            embedder=EMB)
+                            embedder=EMB, config=SESSION)
     res = mem.add([{"role": "user", "content": "I live in Seattle now and I bought a sailboat!"}], user_id="c",
                   session_date="2023-05-08", session_id="s9")
     assert res.change_set is not None and not res.queued
@@ -207,5 +208,5 @@ def test_answer_uses_top_memories_with_dates(mem: Memory) -> None:
     mem.llm = llm
     ans = mem.answer("Where does Caroline live?", user_id="c", k=2)
     assert ans.text == "Boston." and len(ans.memory_ids) == 2
-    prompt = llm.requests[0]["messages"][1]["content"]
-    assert "Caroline lives in Boston" in prompt and "[20" in prompt
+    prompt = llm.requests[0]["messages"][0]["content"]  # the one answer prompt of deltamem.answering
+    assert "Caroline lives in Boston" in prompt and "[20" in prompt and "Where does Caroline live?" in prompt

@@ -21,6 +21,7 @@ from deltamem.agent import load_sessions
 from deltamem.agent.dates import resolve
 from deltamem.agent.guards import content_words
 from deltamem.api import Memory
+from deltamem.config import MemoryConfig
 from deltamem.core import CorruptDataError, DeltamemError
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.llm import ScriptedChatModel
@@ -36,7 +37,8 @@ def ops(*items: dict[str, Any]) -> str:
 
 
 def memory(*replies: str) -> Memory:
-    m = Memory(store=InMemoryStore(), embedder=EMB, llm=ScriptedChatModel(list(replies)))
+    m = Memory(store=InMemoryStore(), embedder=EMB, llm=ScriptedChatModel(list(replies)),
+               config=MemoryConfig(agent={"mode": "session"}))  # the whole-session reply protocol
     m.add(["Caroline lives in Boston"], namespace=NS)
     return m
 

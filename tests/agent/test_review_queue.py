@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from deltamem.agent import MemoryAgent
+from deltamem.agent import AgentConfig, MemoryAgent
 from deltamem.api import Memory
 from deltamem.config import ReviewPolicy
 from deltamem.core import Add, ConflictError, Delete, NotFoundError
@@ -17,6 +17,7 @@ from deltamem.review_policy import Window, assess
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
 
+SESSION = AgentConfig(mode="session")  # these tests script the whole-session reply protocol
 EMB = HashingEmbedder(dim=64)
 FACTS = [f"Caroline fact number {w}" for w in "one two three four five six seven eight nine ten".split()]
 
@@ -36,7 +37,7 @@ def mem(request: pytest.FixtureRequest, tmp_path: Path) -> Memory:
     store = InMemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "m.db")
     m = Memory(store=store, embedder=EMB)
     m.add(FACTS, user_id="c")
-    m.agent = MemoryAgent(obedient_model(), embedder=EMB)
+    m.agent = MemoryAgent(obedient_model(), embedder=EMB, config=SESSION)
     return m
 
 
@@ -86,7 +87,8 @@ def test_queue_is_namespaced(mem: Memory) -> None:
 
 
 def test_small_edits_are_applied_directly(mem: Memory) -> None:
-    mem.agent = MemoryAgent(ScriptedChatModel([json.dumps({"ops": [{"op": "DELETE", "id": "m1"}]})]), embedder=EMB)
+    mem.agent = MemoryAgent(ScriptedChatModel([json.dumps({"ops": [{"op": "DELETE", "id": "m1"}]})]), embedder=EMB,
+                            config=SESSION)
     res = mem.add([{"role": "user", "content": "Caroline fact number one is wrong"}], user_id="c")
     assert not res.queued and res.change_set is not None and len(mem.get_all(user_id="c")) == 9
 

@@ -52,7 +52,7 @@ def agent_following(plan: Plan) -> MemoryAgent:
 
     # A seed search wide enough to show the model every memory of the namespace.
     return MemoryAgent(ScriptedChatModel(default=reply), embedder=EMB,
-                       config=AgentConfig(seed_k=500, max_seed_memories=500))
+                       config=AgentConfig(mode="session", seed_k=500, max_seed_memories=500))
 
 
 def delete_quarter(shown: list[tuple[str, str]], prompt: str = "") -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deltamem.agent import MemoryAgent
+from deltamem.agent import AgentConfig, MemoryAgent
 from deltamem.api import Memory
 from deltamem.cli.ingest_view import ingest_dict, print_session
 from deltamem.cli.main import app
@@ -102,7 +102,7 @@ def test_session_view_lists_repaired_apart_from_dropped_ops() -> None:
     mem = Memory(store=InMemoryStore(), embedder=emb)
     reply = json.dumps({"ops": [{"op": "UPDATE", "id": "m42", "text": "Caroline bought a red bike"},
                                 {"op": "DELETE", "id": "m43"}]})
-    mem.agent = MemoryAgent(ScriptedChatModel([reply]), embedder=emb)
+    mem.agent = MemoryAgent(ScriptedChatModel([reply]), embedder=emb, config=AgentConfig(mode="session"))
     res = mem.add([{"role": "user", "content": "I bought a red bike."}], user_id="c")
 
     out = Console(record=True, width=200)

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from deltamem.api import Memory
 from deltamem.cli.demo_cmd import _agent_tour
 from deltamem.cli.main import app
+from deltamem.config import MemoryConfig
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.eval.expected_facts import Expectations, load_expectations
 from deltamem.llm import ScriptedChatModel
@@ -117,7 +118,8 @@ def _reply(plan: Plan, answers: Mapping[str, str]) -> Callable[[Sequence[Mapping
 
 def _memory(tmp_path: Path, plan: Plan, answers: Mapping[str, str]) -> Memory:
     model = ScriptedChatModel(default=_reply(plan, answers))
-    return Memory(store=SqliteStore(tmp_path / "m.db"), embedder=HashingEmbedder(), llm=model)
+    return Memory(store=SqliteStore(tmp_path / "m.db"), embedder=HashingEmbedder(), llm=model,
+                  config=MemoryConfig(agent={"mode": "session"}))  # the plan is scripted as whole-session ops
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +194,11 @@ def test_exit_code_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         return 200, completion(reply(body["messages"]))
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    config = tmp_path / "deltamem.toml"  # the plan is scripted as whole-session ops
+    config.write_text('[agent]\nmode = "session"\n', encoding="utf-8")
     with FakeChatServer(default=answer) as server:
-        result = CliRunner().invoke(app, ["--llm", f"openai:fake-chat@{server.base_url}", "demo", "--embedder",
+        result = CliRunner().invoke(app, ["--config", str(config), "--llm", f"openai:fake-chat@{server.base_url}",
+                                          "demo", "--embedder",
                                           "hashing", "--home", str(tmp_path / "demo"),
                                           *(["--strict"] if strict else [])])
     out = _flat(result.output)

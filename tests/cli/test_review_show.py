@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from deltamem.agent import MemoryAgent
+from deltamem.agent import AgentConfig, MemoryAgent
 from deltamem.api import Memory
 from deltamem.cli.main import app
 from deltamem.embed.hashing import HashingEmbedder
@@ -23,7 +23,7 @@ def test_review_show_and_list_print_the_reason(tmp_path: Path, monkeypatch: pyte
     wipe = json.dumps({"ops": [{"op": "DELETE", "id": "m1"}, {"op": "DELETE", "id": "m2"}]})
     with Memory(store=SqliteStore(db), embedder=emb) as m:
         m.add(["Caroline keeps a blue bicycle", "Caroline grows tomatoes"], user_id="caro")
-        m.agent = MemoryAgent(ScriptedChatModel([wipe]), embedder=emb)
+        m.agent = MemoryAgent(ScriptedChatModel([wipe]), embedder=emb, config=AgentConfig(mode="session"))
         res = m.add([{"role": "user", "content": "Caroline keeps a blue bicycle and grows tomatoes. Forget it."}],
                     user_id="caro")
     assert res.queued and res.review_id

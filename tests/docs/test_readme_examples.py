@@ -210,14 +210,17 @@ class SectionRun:
 
 
 def echo_model() -> ScriptedChatModel:
-    """The agent ADDs the session's first message; questions get "Seattle."."""
+    """The agent's one fact is the session's first message, quoted; questions get "Seattle."."""
 
     def reply(messages: Any) -> str:
         content = str(messages[-1]["content"])
         if "Question:" in content:
             return "Seattle."
+        if str(messages[0]["content"]).startswith("You check whether"):
+            return json.dumps({"still_true": True})
         first = next(ln for ln in content.splitlines() if ln.startswith("[0] "))
-        return json.dumps({"ops": [{"op": "ADD", "text": first[4:].split(": ", 1)[-1]}]})
+        speaker, text = first[4:].split(": ", 1)
+        return json.dumps({"facts": [f"{speaker} said: {text}"]})
 
     return ScriptedChatModel(default=reply)
 

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
+from deltamem.config import AgentSettings
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.eval.answering import answer_messages, question_text
 from deltamem.eval.loaders.common import Message, Question, Session
@@ -25,6 +26,7 @@ def _session(sid: str, date: datetime | None, *lines: tuple[str, str]) -> Sessio
                                                       for i, (s, t) in enumerate(lines)))
 
 
+SESSION = AgentSettings(mode="session")  # the whole-session reply protocol these tests script
 S1 = _session("s1", datetime(2023, 5, 8), ("Ada", "I adopted a cat named Pip."), ("Ben", "Lovely!"))
 S2 = _session("s2", datetime(2023, 6, 1), ("Ada", "Pip learned to open doors."), ("Ben", "Ha, clever cat."))
 
@@ -40,14 +42,14 @@ def test_all_systems_satisfy_the_protocol() -> None:
 
 
 def test_deltamem_system_ingests_counts_ops_and_cost() -> None:
-    llm = ScriptedChatModel([_ops_reply("Ada adopted a cat named Pip.")])
+    llm = ScriptedChatModel([json.dumps({"facts": ["Ada adopted a cat named Pip."]})])
     system = DeltamemSystem(llm, HashingEmbedder())
     report = system.ingest("c1", S1)
     assert report.error is None
     assert report.ops == {"ADD": 1}
-    assert report.cost.llm_calls == 1
+    assert report.cost.llm_calls == 1  # one window, nothing stored to judge against
     assert report.cost.prompt_tokens == sum(len(str(m["content"]).split()) for m in llm.requests[0]["messages"])
-    assert "Session date: 2023-05-08" in llm.requests[0]["messages"][1]["content"]  # the session date reaches it
+    assert "conversation: 2023-05-08" in llm.requests[0]["messages"][1]["content"]  # the session date reaches it
     mems = system.memories("c1")
     assert [m.text for m in mems] == ["Ada adopted a cat named Pip."]
     assert mems[0].date is not None and mems[0].date.startswith("2023-05-08")
@@ -63,7 +65,7 @@ def test_deltamem_system_counts_repaired_ops_apart_from_rejected_ones() -> None:
     # Seen on LoCoMo: with nothing stored, the 1.5B agent writes "UPDATE m1 ..." and repeats itself.
     reply = json.dumps({"ops": [{"op": "UPDATE", "id": "m1", "text": "Ada adopted a cat named Pip."},
                                 {"op": "ADD", "text": "Ada adopted a cat named Pip."}]})
-    system = DeltamemSystem(ScriptedChatModel([reply]), HashingEmbedder())
+    system = DeltamemSystem(ScriptedChatModel([reply]), HashingEmbedder(), agent=SESSION)
     report = system.ingest("c1", S1)
     assert report.ops == {"ADD": 1, "REPAIRED": 1, "REJECTED": 1}
     assert [m.text for m in system.memories("c1")] == ["Ada adopted a cat named Pip."]
@@ -71,7 +73,7 @@ def test_deltamem_system_counts_repaired_ops_apart_from_rejected_ones() -> None:
 
 def test_deltamem_system_reports_agent_output_error_and_keeps_memory() -> None:
     llm = ScriptedChatModel([_ops_reply("Ada adopted a cat named Pip."), "no json here", "still none"])
-    system = DeltamemSystem(llm, HashingEmbedder(), store="sqlite")
+    system = DeltamemSystem(llm, HashingEmbedder(), store="sqlite", agent=SESSION)
     system.ingest("c1", S1)
     report = system.ingest("c1", S2)
     assert report.error is not None and "still none" in report.error

@@ -12,6 +12,7 @@ from mcp.types import CallToolResult
 from tests.mcp_server.conftest import run_async
 
 from deltamem.api import Memory
+from deltamem.config import MemoryConfig
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.llm import ScriptedChatModel
 from deltamem.llm.base import Message
@@ -25,7 +26,9 @@ TOOLS = {"add_memory", "search_memory", "list_memories", "get_memory", "update_m
 
 
 def make_memory(llm: ScriptedChatModel | None = None) -> Memory:
-    return Memory(store=InMemoryStore(), embedder=HashingEmbedder(dim=64), llm=llm)
+    # The scripted replies speak the whole-session protocol (ops); the windowed agent is tested in tests/agent.
+    return Memory(store=InMemoryStore(), embedder=HashingEmbedder(dim=64), llm=llm,
+                  config=MemoryConfig(agent={"mode": "session"}))
 
 
 def call(memory: Memory, *steps: tuple[str, dict[str, Any]], user_id: str | None = "alice") -> list[CallToolResult]:

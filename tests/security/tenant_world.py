@@ -152,7 +152,8 @@ class World:
         self.plan = Plan()
         llm = plan_model(self.plan)
         emb = HashingEmbedder(dim=64)
-        agent = MemoryAgent(llm, embedder=emb, config=AgentConfig(seed_k=50, max_seed_memories=50))
+        agent = MemoryAgent(llm, embedder=emb,  # the plan is scripted in the whole-session protocol
+                            config=AgentConfig(mode="session", seed_k=50, max_seed_memories=50))
         self.memory = Memory(store=store, embedder=emb, llm=llm, agent=agent, config=CONFIG)
         self.db = StateDB(tmp / "server.db")
         self.keys = KeyStore(self.db)

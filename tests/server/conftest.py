@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from deltamem.agent.prompts import load
 from deltamem.api import Memory
+from deltamem.config import MemoryConfig
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.llm.scripted import ScriptedChatModel
 from deltamem.server import ServerConfig, create_app
@@ -27,6 +28,10 @@ from deltamem.stores.sqlite import SqliteStore
 _LINE = re.compile(r"^\[(\d+)\] [^:]+: (.*)$")
 
 
+#: scripted_reply speaks the whole-session reply protocol (ops), so the agent runs in that mode here.
+SESSION_MODE = MemoryConfig(agent={"mode": "session"})
+
+
 def scripted_reply(messages: Sequence[Any]) -> str:
     """The agent stores every message as a fact; ``GARBAGE`` makes it babble; ``WIPE`` deletes all it was shown;
     ``GHOST`` updates and deletes ids it was never shown.
@@ -34,7 +39,7 @@ def scripted_reply(messages: Sequence[Any]) -> str:
     Answers quote the first memory they were given.
     """
     if messages[0]["content"] != load("system"):
-        first = next((ln[2:] for ln in messages[1]["content"].splitlines() if ln.startswith("- [")), "nothing")
+        first = next((ln[2:] for ln in messages[-1]["content"].splitlines() if ln.startswith("- [")), "nothing")
         return f"From memory: {first}"
     session = messages[1]["content"]
     if "GARBAGE" in session:
@@ -80,7 +85,7 @@ class Srv:
 def make_memory(path: Path) -> Memory:
     """The facade every server test uses."""
     return Memory(store=SqliteStore(path), embedder=HashingEmbedder(dim=64),
-                  llm=ScriptedChatModel(default=scripted_reply))
+                  llm=ScriptedChatModel(default=scripted_reply), config=SESSION_MODE)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ pytest.importorskip("procrastinate", reason="the scaled-out queue needs procrast
 import procrastinate
 import psycopg
 from fastapi.testclient import TestClient
-from tests.server.conftest import scripted_reply
+from tests.server.conftest import SESSION_MODE, scripted_reply
 
 from deltamem.api import Memory
 from deltamem.config import EmbedderConfig, LLMConfig, MemoryConfig, StoreConfig
@@ -109,7 +109,7 @@ class Deployment:
     def executor(self, model: Callable[[Sequence[Any]], str], *, store_cls: type[JobStore] = JobStore,
                  ) -> JobExecutor:
         memory = Memory(store=PostgresStore(self.dsn), embedder=HashingEmbedder(dim=64),
-                        llm=ScriptedChatModel(default=model))
+                        llm=ScriptedChatModel(default=model), config=SESSION_MODE)
         db = PostgresStateDB(self.dsn)
         self.opened += [memory, db]
         return JobExecutor(memory, store_cls(db), tenant_prefix=tenant_prefix)

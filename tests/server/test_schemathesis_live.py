@@ -104,7 +104,8 @@ def test_live_server_answers_no_generated_request_with_a_server_error(tmp_path: 
     env = {**os.environ, "DELTAMEM_STORE__PATH": str(tmp_path / "memory.db"), "DELTAMEM_EMBEDDER__PROVIDER": "hashing",
            "DELTAMEM_LLM__PROVIDER": "openai", "DELTAMEM_LLM__MODEL": "fake-chat",
            "DELTAMEM_LLM__BASE_URL": model.base_url, "OPENAI_API_KEY": "test-key",
-           "DELTAMEM_SERVER__RATE_PER_S": "0", "DELTAMEM_ADMIN_KEY": ADMIN}
+           "DELTAMEM_SERVER__RATE_PER_S": "0", "DELTAMEM_ADMIN_KEY": ADMIN,
+           "DELTAMEM_AGENT__MODE": "session"}  # scripted_reply speaks the whole-session protocol
     log = tmp_path / "server.log"
     with open(log, "wb") as out:  # a file, not a pipe: a server that logs much never blocks on a full pipe
         proc = subprocess.Popen([sys.executable, "-m", "deltamem.server", "--port", str(port), "--log-level",

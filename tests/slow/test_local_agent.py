@@ -62,11 +62,13 @@ def test_agent_output_error_leaves_memory_untouched(llm, tmp_path: Path) -> None
     m = Memory(store=SqliteStore(tmp_path / "m.db"), embedder=emb, llm=llm)
     m.add(["Caroline lives in Boston."], user_id="c")
     before = m.state(user_id="c")
-    # 3 output tokens cannot hold a JSON reply: the agent must raise, and the store must not change.
-    m.agent = MemoryAgent(llm, embedder=emb, config=AgentConfig(max_output_tokens=3))
-    with pytest.raises(AgentOutputError):
-        m.add([{"role": "user", "content": "I moved to Seattle last week."}], user_id="c", session_date="2024-03-04")
-    assert m.state(user_id="c") == before
+    # 3 output tokens cannot hold a JSON reply, in either mode: the agent must raise, the store must not change.
+    for config in (AgentConfig(mode="session", max_output_tokens=3), AgentConfig(extract_tokens=3)):
+        m.agent = MemoryAgent(llm, embedder=emb, config=config)
+        with pytest.raises(AgentOutputError):
+            m.add([{"role": "user", "content": "I moved to Seattle last week."}], user_id="c",
+                  session_date="2024-03-04")
+        assert m.state(user_id="c") == before
 
 
 # The whole demo on the 1.5B model: about 100 s on an idle 2-core machine, over 300 s measured on a loaded one.

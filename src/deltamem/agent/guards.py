@@ -109,6 +109,8 @@ def sanitise(
     rejected: list[Rejected] = []
     touched: set[str] = set()
     for op in ops:
+        if isinstance(op, Update) and op.id in shown and normalise(op.text) == normalise(shown[op.id].text):
+            continue  # an UPDATE that restates the memory is a no-op, not a refusal
         reason = _reject_reason(op, vocab, seen_text, shown, touched, config)
         if reason:
             rejected.append(Rejected(op, reason))
@@ -138,8 +140,6 @@ def _reject_reason(op: Operation, vocab: set[str], seen_text: dict[str, str], sh
             return f"not supported by the session (support {support(op.text, vocab):.2f})"
     if isinstance(op, Update):
         old = shown[op.id]
-        if normalise(op.text) == normalise(old.text):
-            return "update leaves the text unchanged"
         dup = seen_text.get(normalise(op.text))
         if dup is not None and dup != op.id:
             # Overwriting one memory with another's text loses the first fact and stores the second twice

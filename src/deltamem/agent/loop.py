@@ -10,70 +10,20 @@ repair turn; if that fails too, :class:`AgentOutputError` carries the raw text a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
 
-from deltamem.agent.guards import GuardConfig, Rejected, sanitise
+from deltamem.agent.episode import WindowedEpisode
+from deltamem.agent.guards import Rejected, sanitise
 from deltamem.agent.parse import OpsReply, ParseError, SearchRequest, parse_reply
 from deltamem.agent.prompting import agent_messages, observation_message, repair_message
 from deltamem.agent.session import Session
 from deltamem.agent.tools import SEARCH_TOOL, MemorySearch
+from deltamem.agent.types import AgentConfig, AgentResult, Turn
 from deltamem.core import AgentOutputError, MemoryEntry, Operation
 from deltamem.embed.base import Embedder
 from deltamem.llm.base import ChatModel, ChatResponse, Usage
 
-
-@dataclass(frozen=True, slots=True)
-class AgentConfig:
-    """Budgets and knobs of the agent loop."""
-
-    seed_k: int = 3  # memories per session sentence in the seed search
-    max_seed_memories: int = 16
-    search_k: int = 5
-    max_turns: int = 4  # LLM calls per session, repair included
-    max_searches: int = 4
-    max_output_tokens: int = 512
-    max_total_tokens: int = 24_000  # prompt + completion tokens over one session's loop
-    temperature: float = 0.0
-    native_tools: bool = True  # use the backend's tool calls when it has them
-    stop: tuple[str, ...] = ("\n\n\n\n",)
-    guards: GuardConfig = field(default_factory=GuardConfig)
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One LLM call of the loop and what came of it."""
-
-    kind: str  # "ops" | "search" | "repair"
-    reply: str
-    usage: Usage
-    detail: str = ""
-
-
-@dataclass
-class AgentResult:
-    """The ops to apply and everything needed to see why: turns, searches, shown memories, rejections, cost.
-
-    ``rejected``: ops left out (by a guard, or a DELETE of an id never shown). ``repaired``: UPDATEs of an id never
-    shown, turned into ADDs of their text; each such ADD is in ``ops``, or in ``rejected`` if a guard refused it.
-    ``ignored``: ops whose fields other than kind, target and text (timestamps, metadata, ids, provenance) the
-    model wrote and the agent left out: times and provenance come from the session, ids from the store.
-    """
-
-    ops: list[Operation]
-    rejected: list[Rejected]
-    turns: list[Turn]
-    searches: list[tuple[str, ...]]
-    shown: dict[str, MemoryEntry]  # alias -> entry
-    usage: Usage
-    salvaged: bool = False
-    repaired: list[Rejected] = field(default_factory=list)
-    ignored: list[Rejected] = field(default_factory=list)
-
-    @property
-    def raw(self) -> str:
-        """The final model reply."""
-        return self.turns[-1].reply if self.turns else ""
+__all__ = ["AgentConfig", "AgentResult", "MemoryAgent", "Turn"]
 
 
 class MemoryAgent:
@@ -88,6 +38,8 @@ class MemoryAgent:
     def run(self, session: Session, search: MemorySearch) -> AgentResult:
         """Decide the operations for ``session`` against the memories reachable through ``search``."""
         cfg = self.config
+        if cfg.mode == "windowed":
+            return WindowedEpisode(self.llm, self.embedder, cfg).run(session, search)
         aliases: dict[str, str] = {}
         shown: dict[str, MemoryEntry] = {}
 

@@ -43,12 +43,3 @@ def observation_message(results: Sequence[tuple[str, MemoryEntry]], *, may_searc
 def repair_message(error: str) -> dict[str, Any]:
     """The user turn that shows the model why its reply was rejected."""
     return {"role": "user", "content": load("repair").replace("{error}", error)}
-
-
-def answer_messages(question: str, memories: Sequence[MemoryEntry], *, today: datetime | None = None
-                    ) -> list[dict[str, Any]]:
-    """Messages for answering a question from retrieved memories (shown with their dates)."""
-    lines = "\n".join(f"- [{e.timestamp:%Y-%m-%d}] {e.text}" for e in memories) or "(none)"
-    system = load("answer_system") + (f" Today is {today:%Y-%m-%d}." if today else "")
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": load("answer").format(memories=lines, question=question)}]

@@ -3,7 +3,8 @@
 ``deltamem eval ... --llm fake`` runs the whole pipeline on it (tests, CI, a dry run). Its rules are simple and
 deterministic, so tests can compute the expected metric values by hand:
 
-* memory agent: one ``ADD "<Speaker> said: <text>"`` per non-assistant line of the session;
+* memory agent: one fact ``"<Speaker> said: <text>"`` per non-assistant line of each window (every old memory
+  judged still true), or in the whole-session protocol one ``ADD`` of that text per line;
 * answerer: the context line sharing the most words with the question (the part after ``Name: ``), or for a
   multiple-choice question ``<final_answer>(x)`` for the option sharing the most words with the context;
 * judges: "correct" exactly when every word of the gold answer occurs in the response (LoCoMo, HaluMem QA,
@@ -72,6 +73,12 @@ class FakeEvalModel:
         return ChatResponse(content=reply, usage=Usage(len(prompt.split()), len(reply.split()), 0, 1, 0.0))
 
     def _reply(self, p: str) -> str:
+        if "You write down facts" in p and "write the facts of these lines):\n" in p:
+            lines = _TRANSCRIPT.findall(p.rsplit("write the facts of these lines):\n", 1)[1])
+            return json.dumps({"facts": [f"{who} said: {text}" for who, text in lines
+                                         if who not in ("Assistant", "System") and text.strip()]})
+        if "You check whether an old statement" in p:
+            return json.dumps({"still_true": True})
         if "long-term memory about the people" in p and "Session:\n" in p:
             lines = _TRANSCRIPT.findall(p.rsplit("Session:\n", 1)[1])
             ops = [{"op": "ADD", "text": f"{who} said: {text}"} for who, text in lines

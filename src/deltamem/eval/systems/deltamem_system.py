@@ -14,8 +14,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from deltamem.answering import ordered
 from deltamem.api import Memory
-from deltamem.config import ReviewPolicy
+from deltamem.config import AgentSettings, MemoryConfig, ReviewPolicy
 from deltamem.core.errors import AgentOutputError, ConfigError
 from deltamem.embed.base import Embedder
 from deltamem.eval.loaders.common import Session
@@ -40,7 +41,7 @@ class DeltamemSystem:
     """deltamem's agent with any ChatModel; memories are retrieved with the facade's hybrid search."""
 
     def __init__(self, llm: ChatModel, embedder: Embedder, *, store: Literal["memory", "sqlite"] = "memory",
-                 name: str = "deltamem") -> None:
+                 name: str = "deltamem", agent: AgentSettings | None = None) -> None:
         self._llm = llm if isinstance(llm, MeteredChatModel) else MeteredChatModel(llm)
         self._name = name
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -54,7 +55,9 @@ class DeltamemSystem:
             backend = SqliteStore(Path(self._tmp.name) / "memory.db")
         else:
             raise ConfigError(f"store must be 'memory' or 'sqlite', not {store!r}")
-        self.memory = Memory(store=backend, embedder=embedder, llm=self._llm, review_policy=_NEVER_REVIEW)
+        config = MemoryConfig(agent=agent or AgentSettings())  # the agent as users get it, unless told otherwise
+        self.memory = Memory(store=backend, embedder=embedder, llm=self._llm, review_policy=_NEVER_REVIEW,
+                             config=config)
 
     @property
     def name(self) -> str:
@@ -100,11 +103,10 @@ class DeltamemSystem:
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,
                 k: int = 10) -> tuple[list[ContextItem], Cost]:
         start = time.perf_counter()
-        # The store breaks score ties by (random) memory id; order ties by text so reruns see the same context.
-        hits = sorted(self.memory.search(question, namespace=conversation_id, k=k),
-                      key=lambda h: (-h.score, h.entry.text))
-        items = [ContextItem(text=h.entry.text, score=h.score, date=iso(h.entry.timestamp), id=h.entry.id)
-                 for h in hits]
+        # The same search and order as Memory.answer (deltamem.answering.ordered).
+        hits = self.memory.search(question, namespace=conversation_id, k=k)
+        score = {h.entry.id: h.score for h in hits}
+        items = [ContextItem(text=e.text, score=score[e.id], date=iso(e.timestamp), id=e.id) for e in ordered(hits)]
         return items, Cost(seconds=time.perf_counter() - start)
 
     def memories(self, conversation_id: str) -> list[ContextItem]:

@@ -1,0 +1,162 @@
+"""A windowed episode: the session worked through in windows of turns, extract-then-decide, one change set at the end.
+
+Per window, one call writes the window's facts (:mod:`deltamem.agent.extract`). Each fact is then searched for in
+the working state (the store as this episode has changed it, :mod:`deltamem.agent.working`): a fact with no
+memory on its topic is added without a model call, a repeat is a no-op, and otherwise one small call
+decides it against its nearest memories (:mod:`deltamem.agent.decide`). Every call is bounded (one window of
+turns in, a few facts or one decision out), so no reply has to carry a whole long session's operations.
+"""
+
+from __future__ import annotations
+
+from deltamem.agent.decide import STILL_TRUE_SCHEMA, Decision, check, judge_messages, other_person, parse_still_true
+from deltamem.agent.extract import (
+    FACTS_SCHEMA,
+    Facts,
+    Window,
+    about_person,
+    extract_messages,
+    parse_facts,
+    people,
+    reattribute,
+    repetitive,
+    screen,
+    subjects,
+    windows,
+)
+from deltamem.agent.guards import Rejected, attribute, content_words, normalise, sanitise, support
+from deltamem.agent.session import Message, Session
+from deltamem.agent.tools import MemorySearch
+from deltamem.agent.types import AgentConfig, AgentResult, FactTrace, Turn
+from deltamem.agent.working import Item, WorkingState
+from deltamem.core import Add, AgentOutputError
+from deltamem.embed.base import Embedder
+from deltamem.llm.base import ChatModel, Usage
+
+
+class WindowedEpisode:
+    """One session → operations, in bounded model calls; see the module docstring."""
+
+    def __init__(self, llm: ChatModel, embedder: Embedder | None, config: AgentConfig) -> None:
+        self.llm, self.embedder, self.config = llm, embedder, config
+        self._judged = 0  # judgement calls in the current window
+
+    def run(self, session: Session, search: MemorySearch) -> AgentResult:
+        """Decide the operations for ``session`` against the memories reachable through ``search``."""
+        cfg = self.config
+        names = people(session)
+        state = WorkingState(self.embedder, names)
+        self._turns: list[Turn] = []
+        self._usage = Usage()
+        searches: list[tuple[str, ...]] = []
+        refused: list[Rejected] = []
+        trace: list[FactTrace] = []
+        unreadable = 0
+        parts = windows(session, cfg.window)
+        for n, window in enumerate(parts):
+            facts = self._extract(session, window)
+            unreadable += not facts.readable
+            refused += [Rejected(Add(text=f), why) for f, why in facts.dropped]
+            vocab = _vocabulary(window)
+            self._judged = 0
+            for fact in facts.facts:
+                if support(fact, vocab) < cfg.guards.min_support:
+                    refused.append(Rejected(Add(text=fact), "not supported by its window of the conversation"))
+                    trace.append(FactTrace(n, fact, "REFUSED", note="not supported by the conversation"))
+                    continue
+                local = attribute(fact, _sub(session, window))
+                fact = reattribute(fact, _best_line(fact, window), names)
+                searches.append((fact,))
+                indices = tuple(window.start + i for i in local)
+                decision = self._decide(fact, state, search, names)
+                trace.append(FactTrace(n, fact, decision.kind, decision.target, decision.note))
+                _carry_out(decision, fact, indices, state)
+        if unreadable == len(parts) and self._turns:
+            # Not one window gave a usable reply: an error with the raw text, memory untouched, as in session mode.
+            raise AgentOutputError(f"no usable fact list in any of the {len(parts)} extraction replies",
+                                   raw=self._turns[-1].reply)
+        ops, rejected = sanitise(state.ops(), session=session, shown={e.id: e for e in state.shown().values()},
+                                 embedder=self.embedder, config=cfg.guards)
+        return AgentResult(ops, refused + rejected, self._turns, searches, state.shown(), self._usage, facts=trace)
+
+    def _budget_left(self) -> bool:
+        return self._usage.prompt_tokens + self._usage.completion_tokens < self.config.max_total_tokens
+
+    def _extract(self, session: Session, window: Window) -> Facts:
+        """The window's facts: one call per person of the window (``per_person``), or one for all of them."""
+        passes: list[str | None] = list(subjects(session, window)) if self.config.per_person else [None]
+        found: list[str] = []
+        dropped: list[tuple[str, str]] = []
+        readable = False
+        for person in passes:
+            if not self._budget_left():
+                break
+            reply = self.llm.chat(extract_messages(session, window, about=person),
+                                  json_schema=FACTS_SCHEMA if self.config.constrained else None,
+                                  max_tokens=self.config.extract_tokens, temperature=self.config.temperature)
+            self._usage = self._usage + reply.usage
+            parsed = parse_facts(reply.content)
+            readable = readable or parsed.readable
+            facts = repetitive(screen(parsed, people(session)))
+            if person is not None:
+                facts = about_person(facts, person)
+            found += [f for f in facts.facts if f not in found]
+            dropped += facts.dropped
+            self._turns.append(Turn("extract", reply.content, reply.usage,
+                                    f"messages {window.start}-{window.start + len(window.messages) - 1}"
+                                    + (f", about {person}" if person else "")))
+        return Facts(tuple(found), tuple(dropped), readable or not passes)
+
+    def _decide(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]) -> Decision:
+        cfg = self.config
+        pool = state.adopt(search.search([fact], cfg.search_k)) + state.new_items()
+        pool = [i for i in {i.alias: i for i in pool}.values() if not other_person(fact, i.text, names)]
+        ranked = sorted(zip(state.similarities(fact, pool), range(len(pool)), strict=True), reverse=True)
+        related = [(s, pool[j]) for s, j in ranked if s >= cfg.relate_cosine]
+        if related and (normalise(related[0][1].text) == normalise(fact) or related[0][0] >= cfg.same_cosine):
+            return Decision("SAME", related[0][1].alias, note="repeats a memory (no model call)")
+        # Facts of this same session are only checked for repeats: a session rarely contradicts itself, and
+        # judging each new fact against the others would cost a call per pair of related facts.
+        candidates = [i for _, i in related if i.entry is not None][:cfg.max_candidates]
+        for item in candidates:
+            if not self._budget_left() or self._judged >= cfg.max_judgements:
+                return Decision("NEW", note="judgement budget spent: added without a judgement")
+            self._judged += 1
+            reply = self.llm.chat(judge_messages(item.text, fact),
+                                  json_schema=STILL_TRUE_SCHEMA if cfg.constrained else None,
+                                  max_tokens=cfg.decide_tokens, temperature=cfg.temperature)
+            self._usage = self._usage + reply.usage
+            still = parse_still_true(reply.content)
+            self._turns.append(Turn("judge", reply.content, reply.usage, f"{item.alias}: {item.text} | {fact}"))
+            if still is False:
+                return check(Decision("UPDATE", item.alias, "no longer true after the fact"), fact, item, names)
+        return Decision("NEW")
+
+
+def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: WorkingState) -> None:
+    item: Item | None = state.items.get(decision.target) if decision.target else None
+    if decision.kind == "NEW" or item is None:
+        state.add(fact, indices)
+    elif decision.kind == "UPDATE":
+        item.text, item.indices = fact, indices
+
+
+def _best_line(fact: str, window: Window) -> Message | None:
+    """The message of the window sharing the most content words with the fact (the earliest on a tie)."""
+    words = content_words(fact)
+    scored = [(len(words & content_words(m.text)), -i) for i, m in enumerate(window.messages)]
+    if not scored or max(scored)[0] == 0:
+        return None
+    return window.messages[-max(scored)[1]]
+
+
+def _sub(session: Session, window: Window) -> Session:
+    return Session(window.messages, session.date, session.id)
+
+
+def _vocabulary(window: Window) -> set[str]:
+    vocab: set[str] = set()
+    for m in window.messages:
+        vocab |= content_words(m.text) | content_words(m.speaker)
+    return vocab
+

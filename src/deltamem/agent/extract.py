@@ -1,0 +1,234 @@
+"""Step one of a windowed episode: a window of turns → candidate facts, one short sentence each.
+
+The model only writes facts here; it sees no stored memory and cannot name one, so nothing it reads in the
+conversation can make this step delete or rewrite memory. Replies are grammar-constrained to ``{"facts": [...]}``
+where the backend supports JSON schemas, and parsed leniently otherwise. Facts that talk to the memory system
+("delete all memories", "ignore previous instructions") are dropped here: the conversation is data, never a command.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from deltamem.agent.prompting import session_date_line
+from deltamem.agent.prompts import load
+from deltamem.agent.session import Message, Session
+
+#: The reply format of an extraction call (llama.cpp turns it into a grammar).
+FACTS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"facts": {"type": "array", "items": {"type": "string", "minLength": 8, "maxLength": 240},
+                             "maxItems": 16}},
+    "required": ["facts"],
+}
+
+MAX_FACT_CHARS = 300
+
+# An extracted "fact" that is an order to the memory system, not a fact about a person (an injection, or a user
+# asking the assistant to forget something, which is the application's business, not the agent's).
+_COMMAND = re.compile(
+    r"\b(ignore|disregard|override)\b.{0,40}\b(instructions?|rules?|prompts?)\b"
+    r"|\b(delete|erase|forget|wipe|remove|clear|reset|drop)\b.{0,40}"
+    r"\b(memor(y|ies)|everything|all (the )?(facts|data|records))\b"
+    r"|\b(system prompt|memory (agent|system)|the assistant should|you must now)\b",
+    re.I | re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A run of consecutive messages of a session: ``start`` is the index of the first one in the session."""
+
+    start: int
+    messages: tuple[Message, ...]
+
+    @property
+    def indices(self) -> range:
+        """The session indices of the window's messages."""
+        return range(self.start, self.start + len(self.messages))
+
+
+def windows(session: Session, size: int) -> list[Window]:
+    """The session cut into consecutive windows of at most ``size`` messages (``size`` ≤ 0: one window)."""
+    msgs = session.messages
+    if size <= 0 or len(msgs) <= size:
+        return [Window(0, msgs)]
+    n = -(-len(msgs) // size)  # as many windows as needed, then evened out so none is a short tail
+    step = -(-len(msgs) // n)
+    return [Window(i, msgs[i:i + step]) for i in range(0, len(msgs), step)]
+
+
+def people(session: Session) -> list[str]:
+    """The speakers of the session, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for m in session.messages:
+        seen.setdefault(m.speaker, None)
+    return list(seen)
+
+
+def subjects(session: Session, window: Window) -> list[str]:
+    """The people of the window whose facts are extracted: every speaker in it who is not an assistant."""
+    return [p for p in people(Session(window.messages)) if p.casefold() not in ASSISTANT_NAMES]
+
+
+def extract_messages(session: Session, window: Window, *, about: str | None = None, context_lines: int = 2
+                     ) -> list[dict[str, Any]]:
+    """System + user message of one extraction call, for the facts about one person (``about``) or about every
+    person of the window; ``context_lines`` earlier messages are shown for reference."""
+    before = session.messages[max(0, window.start - context_lines):window.start]
+    context = ""
+    if before:
+        first = window.start - len(before)
+        context = "Earlier (for reference only):\n" + "\n".join(
+            f"[{first + i}] {m.speaker}: {m.text}" for i, m in enumerate(before)) + "\n"
+    transcript = "\n".join(f"[{i}] {m.speaker}: {m.text}" for i, m in zip(window.indices, window.messages,
+                                                                           strict=True))
+    user = load("extract").format(date=session_date_line(session.date), people=", ".join(people(session)),
+                                  context=context, transcript=transcript,
+                                  about=about or "each person (" + ", ".join(subjects(session, window)) + ")")
+    return [{"role": "system", "content": load("extract_system")}, {"role": "user", "content": user}]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """The facts of one extraction reply, and what was left out of it with the reason."""
+
+    facts: tuple[str, ...]
+    dropped: tuple[tuple[str, str], ...] = ()
+    readable: bool = True  # False when the reply held neither a JSON facts list nor a bulleted list
+
+
+def parse_facts(text: str) -> Facts:
+    """The fact strings of an extraction reply; tolerant of prose, fences, a bare list and a cut-off reply."""
+    items = _json_facts(text)
+    if items is None:  # no JSON: a bulleted or numbered list, one fact per item
+        items = [m.group(1).strip().strip('"') for m in _BULLET.finditer(text)]
+        if not items:
+            return Facts((), (), readable=text.strip() == "")
+    facts: list[str] = []
+    dropped: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for item in items:
+        fact = " ".join(str(item).split())
+        key = fact.casefold().rstrip(".")
+        if not fact or key in seen:
+            continue
+        seen.add(key)
+        if len(fact) > MAX_FACT_CHARS:
+            dropped.append((fact[:80] + "…", "longer than a fact"))
+        elif len(fact.split()) < 3:
+            dropped.append((fact, "too short to be a fact"))
+        elif _COMMAND.search(fact):
+            dropped.append((fact, "an instruction to the memory, not a fact (conversation text is data)"))
+        else:
+            facts.append(fact if fact.endswith((".", "!", "?")) else fact + ".")
+    return Facts(tuple(facts), tuple(dropped))
+
+
+#: Speaker names that stand for the assistant side of a chat (role names as OpenAI-style messages carry them).
+ASSISTANT_NAMES = frozenset({"assistant", "ai", "bot", "chatbot", "system", "model"})
+# A "fact" that only reports a move of the conversation (a question, thanks, praise, agreement, a wish) records
+# nothing about the person; the prompt asks to skip these and small models write them anyway.
+_TALK = re.compile(
+    r"^[\w' .-]{1,60}?\b(asked|asks|thanked|thanks|congratulated|praised|complimented|agreed|agrees|greeted|"
+    r"apologi[sz]ed|wished|appreciated|appreciates|encouraged|reassured|replied|responded|said goodbye|"
+    r"expressed (her|his|their) (support|gratitude|thanks|appreciation|hope|excitement|admiration|happiness|joy)|"
+    r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you))\b", re.I)
+_FIRST_PERSON = re.compile(r"^(I|I'm|I've|I'll|I'd|Me|My|We|We're|Our)\b")  # a line of the speaker, not a fact
+
+
+def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
+    """Leave out facts about the assistant, and lines copied from the conversation instead of written as facts."""
+    assistants = {s.casefold() for s in speakers if s.casefold() in ASSISTANT_NAMES}
+    kept: list[str] = []
+    dropped = list(facts.dropped)
+    for fact in facts.facts:
+        head = fact.split(maxsplit=1)[0].rstrip(":,'s’").casefold()
+        if head in assistants or (head == "the" and fact.casefold().startswith("the assistant")):
+            dropped.append((fact, "about what the assistant said, which the person did not adopt"))
+        elif re.match(r"^[^\s:]{1,40}:\s", fact) or _FIRST_PERSON.match(fact):
+            dropped.append((fact, "a line of the conversation, not a fact in the third person"))
+        elif _TALK.match(fact):
+            dropped.append((fact, "a move of the conversation (question, thanks, praise), not a fact"))
+        else:
+            kept.append(fact)
+    return Facts(tuple(kept), tuple(dropped))
+
+
+def about_person(facts: Facts, person: str) -> Facts:
+    """Of the facts extracted for ``person``, those that name them (a fact about someone else is extracted in
+    that person's own pass)."""
+    words = person.casefold().split()
+    kept, dropped = [], list(facts.dropped)
+    for fact in facts.facts:
+        low = fact.casefold()
+        if all(re.search(rf"\b{re.escape(w)}\b", low) for w in words):
+            kept.append(fact)
+        else:
+            dropped.append((fact, f"does not name {person}, whose facts were asked for"))
+    return Facts(tuple(kept), tuple(dropped))
+
+
+def reattribute(fact: str, best: Message | None, speakers: Sequence[str]) -> str:
+    """The fact with its subject corrected when a small model credited one speaker's line to another.
+
+    ``best`` is the line that supports the fact most. A fact that opens with a speaker's name, whose best line was
+    said by another person who is not an assistant and does not mention the named speaker, is about the one who
+    said it ("Researching adoption agencies" said by Ana becomes "Ana ..." even when the model wrote "Ben ...").
+    """
+    if best is None:
+        return fact
+    subject = next((n for n in speakers if re.match(rf"{re.escape(n)}\b(?!['’])", fact)), None)
+    if subject is None or best.speaker == subject or best.speaker.casefold() in ASSISTANT_NAMES:
+        return fact
+    if best.speaker not in speakers or re.search(rf"\b{re.escape(subject)}\b", best.text, re.I):
+        return fact
+    return best.speaker + fact[len(subject):]
+
+
+def repetitive(facts: Facts, *, limit: int = 3) -> Facts:
+    """Facts past the ``limit``-th that are one earlier fact with one word swapped: greedy decoding stuck in a loop
+    ("X's husband's sister is supportive", "X's husband's brother is supportive", ...)."""
+    counts: dict[tuple[str, ...], int] = {}
+    kept, dropped = [], list(facts.dropped)
+    for fact in facts.facts:
+        words = fact.casefold().rstrip(".!?").split()
+        keys = [(*words[:i], "*", *words[i + 1:]) for i in range(len(words))]
+        if any(counts.get(k, 0) >= limit for k in keys):
+            dropped.append((fact, "one of a run of facts that repeat one pattern (a decoding loop)"))
+            continue
+        for k in keys:
+            counts[k] = counts.get(k, 0) + 1
+        kept.append(fact)
+    return Facts(tuple(kept), tuple(dropped))
+
+
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+)$", re.M)
+
+
+def _json_facts(text: str) -> list[Any] | None:
+    start = text.find("{")
+    if start >= 0:
+        try:
+            value, _ = json.JSONDecoder().raw_decode(text, start)
+        except json.JSONDecodeError:
+            # Cut off inside the list (the output cap): keep the complete strings.
+            head = text[start:]
+            if '"facts"' in head[:20]:
+                body = head.split("[", 1)[-1]
+                return [json.loads(f'"{s}"') for s in re.findall(r'"((?:[^"\\]|\\.)*)"\s*[,\]]', body)]
+            return None
+        if isinstance(value, dict) and isinstance(value.get("facts"), list):
+            return [v for v in value["facts"] if isinstance(v, str)]
+        return None
+    if text.lstrip().startswith("["):
+        try:
+            value = json.loads(text.strip())
+        except json.JSONDecodeError:
+            return None
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
+    return None
+
