@@ -2,7 +2,8 @@
 
 The checkpoints of ``deltamem eval`` keep counts of ops per session; this script recovers the detail behind them
 without any model call: each agent reply comes from ``<out>/llm_cache`` (a cache miss is an error, so the replay
-is exactly the run), the guards run again, and every refused op is listed with its reason. Run it with the agent
+is exactly the run), the guards run again, and every refused op is listed with its reason; for the windowed
+agent, also what became of each extracted fact (NEW / SAME / UPDATE / REFUSED). Run it with the agent
 code the run was made with: once the guards or prompts change, later sessions see other prompts and miss the cache.
 The committed LoCoMo and HaluMem dev runs replay at commit 506d62e (the guards changed in f56e8ae).
 
@@ -59,7 +60,9 @@ def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | Non
     llm = CachedChatModel(CacheOnly(model_name, supports_tools), out / "llm_cache")
     system = DeltamemSystem(llm, build_embedder(EmbedderConfig(provider=embedder)))  # type: ignore[arg-type]
     assert system.memory.agent is not None  # the facade builds one from the llm
-    cap = system.memory.agent.config.max_output_tokens
+    cfg = system.memory.agent.config
+    # The output cap of each kind of call: one cap for the whole-session reply; per step in the windowed episode.
+    caps = {"extract": cfg.extract_tokens, "judge": cfg.decide_tokens}
     records: list[dict[str, Any]] = []
     try:
         for plan in build_plan(bench, data, conversations=conversations, sessions=sessions):  # type: ignore[arg-type]
@@ -73,7 +76,9 @@ def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | Non
                 records.append({
                     "conversation": plan.id, "session": step.session.id,
                     "replies": len(agent.turns) if agent else 0,
-                    "replies_at_cap": sum(t.usage.completion_tokens >= cap for t in agent.turns) if agent else 0,
+                    "replies_at_cap": sum(t.usage.completion_tokens >= caps.get(t.kind, cfg.max_output_tokens)
+                                          for t in agent.turns) if agent else 0,
+                    "facts": dict(Counter(f.decision for f in agent.facts)) if agent else {},
                     "applied": dict(applied),
                     "repaired": len(repaired),
                     "refused": dict(Counter(reason_kind(r.reason) for r in refused)),

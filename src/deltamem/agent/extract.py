@@ -137,7 +137,8 @@ _TALK = re.compile(
     r"apologi[sz]ed|wished|appreciated|appreciates|encouraged|reassured|replied|responded|said goodbye|"
     r"expressed (her|his|their) (support|gratitude|thanks|appreciation|hope|excitement|admiration|happiness|joy)|"
     r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you))\b", re.I)
-_FIRST_PERSON = re.compile(r"^(I|I'm|I've|I'll|I'd|Me|My|We|We're|Our)\b")  # a line of the speaker, not a fact
+# A first-person word outside a quotation ("Ana said: I ...") marks a line of the speaker, not a fact.
+_FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'll|I'd|me|my|mine|myself)\b")
 
 
 def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
@@ -149,7 +150,7 @@ def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
         head = fact.split(maxsplit=1)[0].rstrip(":,'s’").casefold()
         if head in assistants or (head == "the" and fact.casefold().startswith("the assistant")):
             dropped.append((fact, "about what the assistant said, which the person did not adopt"))
-        elif re.match(r"^[^\s:]{1,40}:\s", fact) or _FIRST_PERSON.match(fact):
+        elif re.match(r"^[^\s:]{1,40}:\s", fact) or _FIRST_PERSON.search(re.split(r'[:"“]', fact, maxsplit=1)[0]):
             dropped.append((fact, "a line of the conversation, not a fact in the third person"))
         elif _TALK.match(fact):
             dropped.append((fact, "a move of the conversation (question, thanks, praise), not a fact"))
