@@ -251,3 +251,19 @@ def test_one_extraction_per_person_keeps_only_facts_that_name_them() -> None:
     assert asks == ["Write the facts about Caroline.", "Write the facts about Melanie."]  # no pass for the assistant
     assert sorted(op.text for op in result.ops) == ["Caroline went to a support group.",
                                                     "Melanie ran a charity race."]
+
+
+def test_provenance_is_stored_and_shown() -> None:
+    from rich.console import Console
+
+    from deltamem.cli.render import entries_table
+
+    mem = memory()
+    mem.agent = MemoryAgent(Model([["Caroline adopted a cat named Miso."]]).llm, embedder=EMB)
+    mem.add([{"speaker": "Assistant", "text": "Hi!"}, {"speaker": "Caroline", "text": "I adopted a cat named Miso."}],
+            namespace=NS, session_id="s7", session_date=DATE)
+    entry = mem.get_all(namespace=NS)[0]
+    assert (entry.session_id, entry.message_indices) == ("s7", (1,))
+    out = Console(record=True, width=200)
+    out.print(entries_table([entry]))
+    assert "s7 #1" in out.export_text()

@@ -52,14 +52,23 @@ def print_change_set(cs: ChangeSet, *, title: str | None = None, out: Console | 
             out.print(f"  [{colour}]{mark} {text}[/]  [dim]\\[{c.memory_id[:8]}][/]")
 
 
+def provenance(entry: MemoryEntry) -> str:
+    """Where a memory came from: ``session_3 #0,2`` (session id, message indices), or ``-`` for an explicit add."""
+    where = entry.session_id or ""
+    if entry.message_indices:
+        where += (" " if where else "") + "#" + ",".join(str(i) for i in entry.message_indices)
+    return where or "-"
+
+
 def entries_table(entries: Iterable[MemoryEntry], *, title: str = "memories") -> Table:
-    """Entries as a table."""
+    """Entries as a table, with the session and messages each came from."""
     table = Table(title=title, show_lines=False)
     table.add_column("id", style="dim", no_wrap=True)
     table.add_column("memory")
     table.add_column("timestamp", style="cyan", no_wrap=True)
+    table.add_column("from (session #messages)", style="dim")
     for e in entries:
-        table.add_row(e.id[:12], e.text, e.timestamp.strftime("%Y-%m-%d %H:%M"))
+        table.add_row(e.id[:12], e.text, e.timestamp.strftime("%Y-%m-%d %H:%M"), provenance(e))
     return table
 
 
