@@ -66,14 +66,14 @@ def test_add_of_a_conversation_uses_the_running_server(tmp_path: Path, fake: Fak
     conversation = tmp_path / "talk.json"
     conversation.write_text(json.dumps({"sessions": [{"id": "s1", "date": "2024-03-04", "messages": [
         {"speaker": "Caroline", "text": "I adopted a dog called Rex yesterday!"}]}]}))
-    fake.queue.append((200, completion(json.dumps({"ops": [{"op": "ADD", "text": "Caroline adopted a dog called Rex"}
-                                                           ]}))))
+    fake.queue.append((200, completion(json.dumps({"facts": ["Caroline adopted a dog called Rex yesterday."]}))))
     result = cli(tmp_path, "add", str(conversation), "--user", "c")
     assert result.exit_code == 0, result.output
     assert result.stderr.strip() == f"using the running serve-llm at {fake.base_url} (pid {os.getpid()})"
     assert fake.requests and all(r["dry_multiplier"] == 0.8 for r in fake.requests)
     listed = cli(tmp_path, "--json", "list", "--user", "c")
-    assert "Caroline adopted a dog called Rex" in [r["text"] for r in json.loads(listed.stdout)["results"]]
+    texts = [r["text"] for r in json.loads(listed.stdout)["results"]]
+    assert "Caroline adopted a dog called Rex on 3 March 2024." in texts  # "yesterday" resolved
 
 
 def test_opting_out_loads_in_process(tmp_path: Path, fake: FakeChatServer, monkeypatch: pytest.MonkeyPatch) -> None:

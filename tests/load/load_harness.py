@@ -81,7 +81,9 @@ class ServerProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
         spec.data_dir.mkdir(parents=True, exist_ok=True)
         self._log_path = spec.data_dir / f"server-{self.port}.log"
-        env = {**os.environ, "DELTAMEM_ADMIN_KEY": ADMIN_KEY, "DELTAMEM_HOME": str(spec.data_dir), **spec.env}
+        # SlowAgentLLM speaks the whole-session reply protocol, so the server's agent runs in that mode.
+        env = {**os.environ, "DELTAMEM_ADMIN_KEY": ADMIN_KEY, "DELTAMEM_HOME": str(spec.data_dir),
+               "DELTAMEM_AGENT__MODE": "session", **spec.env}
         if spec.rate_per_s is not None:
             env["DELTAMEM_SERVER__RATE_PER_S"] = str(spec.rate_per_s)
         cmd = [*deltamem_cmd(), *spec.global_args(), "serve", "--host", "127.0.0.1", "--port", str(self.port),
