@@ -219,8 +219,9 @@ def _json_facts(text: str) -> list[Any] | None:
             # Cut off inside the list (the output cap): keep the complete strings.
             head = text[start:]
             if '"facts"' in head[:20]:
-                body = head.split("[", 1)[-1]
-                return [json.loads(f'"{s}"') for s in re.findall(r'"((?:[^"\\]|\\.)*)"\s*[,\]]', body)]
+                body = head.split("[", 1)[1] if "[" in head else ""
+                # The complete strings before the cut; none at all is an unusable reply, not an empty one.
+                return [json.loads(f'"{s}"') for s in re.findall(r'"((?:[^"\\]|\\.)*)"\s*[,\]]', body)] or None
             return None
         if isinstance(value, dict) and isinstance(value.get("facts"), list):
             return [v for v in value["facts"] if isinstance(v, str)]
