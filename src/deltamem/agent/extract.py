@@ -32,7 +32,8 @@ MAX_FACT_CHARS = 300
 # asking the assistant to forget something, which is the application's business, not the agent's).
 _COMMAND = re.compile(
     r"\b(ignore|disregard|override)\b.{0,40}\b(instructions?|rules?|prompts?)\b"
-    r"|\b(delete|erase|forget|wipe|remove|clear|reset|drop)\b.{0,40}"
+    r"|\b(delet(e|es|ed|ing)|eras(e|es|ed|ing)|forg(et|ets|ot|otten|etting)|wip(e|es|ed|ing)|remov(e|es|ed|ing)|"
+    r"clear(s|ed|ing)?|reset(s|ting)?|drop(s|ped|ping)?)\b.{0,40}"
     r"\b(memor(y|ies)|everything|all (the )?(facts|data|records))\b"
     r"|\b(system prompt|memory (agent|system)|the assistant should|you must now)\b",
     re.I | re.S)
