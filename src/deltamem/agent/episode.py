@@ -24,7 +24,7 @@ from deltamem.agent.extract import (
     subjects,
     windows,
 )
-from deltamem.agent.guards import Rejected, attribute, content_words, normalise, sanitise, support
+from deltamem.agent.guards import Rejected, attribute, content_words, normalise, sanitise, session_vocabulary, support
 from deltamem.agent.session import Message, Session
 from deltamem.agent.tools import MemorySearch
 from deltamem.agent.types import AgentConfig, AgentResult, FactTrace, Turn
@@ -57,14 +57,15 @@ class WindowedEpisode:
             facts = self._extract(session, window)
             unreadable += not facts.readable
             refused += [Rejected(Add(text=f), why) for f, why in facts.dropped]
-            vocab = _vocabulary(window)
+            part = Session(window.messages, session.date, session.id)  # the window as a session of its own
+            vocab = session_vocabulary(part)
             self._judged = 0
             for fact in facts.facts:
                 if support(fact, vocab) < cfg.guards.min_support:
                     refused.append(Rejected(Add(text=fact), "not supported by its window of the conversation"))
                     trace.append(FactTrace(n, fact, "REFUSED", note="not supported by the conversation"))
                     continue
-                local = attribute(fact, _sub(session, window))
+                local = attribute(fact, part)
                 fact = reattribute(fact, _best_line(fact, window), names)
                 searches.append((fact,))
                 indices = tuple(window.start + i for i in local)
@@ -148,15 +149,3 @@ def _best_line(fact: str, window: Window) -> Message | None:
     if not scored or max(scored)[0] == 0:
         return None
     return window.messages[-max(scored)[1]]
-
-
-def _sub(session: Session, window: Window) -> Session:
-    return Session(window.messages, session.date, session.id)
-
-
-def _vocabulary(window: Window) -> set[str]:
-    vocab: set[str] = set()
-    for m in window.messages:
-        vocab |= content_words(m.text) | content_words(m.speaker)
-    return vocab
-

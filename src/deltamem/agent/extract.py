@@ -62,17 +62,18 @@ def windows(session: Session, size: int) -> list[Window]:
     return [Window(i, msgs[i:i + step]) for i in range(0, len(msgs), step)]
 
 
+def _speakers(messages: Sequence[Message]) -> list[str]:
+    return list(dict.fromkeys(m.speaker for m in messages))  # in order of first appearance
+
+
 def people(session: Session) -> list[str]:
     """The speakers of the session, in order of first appearance."""
-    seen: dict[str, None] = {}
-    for m in session.messages:
-        seen.setdefault(m.speaker, None)
-    return list(seen)
+    return _speakers(session.messages)
 
 
 def subjects(session: Session, window: Window) -> list[str]:
     """The people of the window whose facts are extracted: every speaker in it who is not an assistant."""
-    return [p for p in people(Session(window.messages)) if p.casefold() not in ASSISTANT_NAMES]
+    return [p for p in _speakers(window.messages) if p.casefold() not in ASSISTANT_NAMES]
 
 
 def extract_messages(session: Session, window: Window, *, about: str | None = None, context_lines: int = 2
