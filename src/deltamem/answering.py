@@ -17,7 +17,7 @@ from deltamem.core import MemoryEntry
 from deltamem.llm.base import ChatModel, Usage
 from deltamem.stores.base import SearchHit
 
-__all__ = ["ANSWER_MAX_TOKENS", "Answer", "answer_from_hits", "answer_messages", "ask", "ordered"]
+__all__ = ["ANSWER_MAX_TOKENS", "Answer", "answer_from_hits", "answer_messages", "ask", "memory_context", "ordered"]
 
 ANSWER_MAX_TOKENS = 96
 
@@ -42,6 +42,14 @@ def ordered(hits: Sequence[SearchHit]) -> list[MemoryEntry]:
     return [h.entry for h in sorted(hits, key=lambda h: (-h.score, h.entry.text))]
 
 
+def memory_context(entry: MemoryEntry) -> tuple[str, str]:
+    """One memory as the answerer reads it: ``(YYYY-MM-DD, text)``, the text followed on its own line by the
+    conversation line it was written from where the memory keeps one (:attr:`MemoryEntry.evidence`): a small
+    model's fact sentence loses details and sometimes the speaker, the line keeps both."""
+    text = f"{entry.text}\n{entry.evidence}" if entry.evidence else entry.text
+    return f"{entry.timestamp:%Y-%m-%d}", text
+
+
 def answer_messages(question: str, context: Sequence[tuple[str | None, str]], *, today: datetime | None
                     ) -> list[dict[str, Any]]:
     """The answer prompt as one user message; ``context`` holds ``(YYYY-MM-DD or None, text)`` pieces."""
@@ -62,5 +70,5 @@ def answer_from_hits(llm: ChatModel, question: str, hits: Sequence[SearchHit], *
                      today: datetime | None = None) -> Answer:
     """Answer from retrieved memories (see :func:`ordered`), each shown with the date it refers to."""
     memories = ordered(hits)
-    text, usage = ask(llm, question, [(f"{m.timestamp:%Y-%m-%d}", m.text) for m in memories], today=today)
+    text, usage = ask(llm, question, [memory_context(m) for m in memories], today=today)
     return Answer(text, tuple(memories), usage)

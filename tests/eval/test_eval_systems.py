@@ -54,7 +54,8 @@ def test_deltamem_system_ingests_counts_ops_and_cost() -> None:
     assert [m.text for m in mems] == ["Ada adopted a cat named Pip."]
     assert mems[0].date is not None and mems[0].date.startswith("2023-05-08")
     items, _ = system.context("c1", "What is Ada's cat called?", k=5)
-    assert items[0].text == "Ada adopted a cat named Pip."
+    # The same rendering as Memory.answer: the memory, then the line it was written from.
+    assert items[0].text == 'Ada adopted a cat named Pip.\nAda said on 8 May 2023: "I adopted a cat named Pip."'
     assert system.memories("other") == []  # conversations are isolated
     system.reset("c1")
     assert system.memories("c1") == []

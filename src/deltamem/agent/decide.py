@@ -16,6 +16,7 @@ is a no-op.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -85,6 +86,45 @@ def check(decision: Decision, fact: str, item: Item | None, names: Sequence[str]
     if normalise(fact) == normalise(item.text):
         return Decision("SAME", decision.target, note="UPDATE restates the memory unchanged: a no-op")
     return decision
+
+
+# Lasting attributes a person has one value of at a time, so that a new value replaces the old one. Their wordings
+# differ more than embeddings see ("lives in Lagos" / "settled in London after the move" are far apart in cosine),
+# so two facts on one of these are judged against each other even when they are not near in topic.
+_SLOTS = tuple(re.compile(p, re.I) for p in (
+    r"\b(liv(e|es|ed|ing) (in|at|near|with)|mov(e|ed|es|ing) (to|from|out|back|away|abroad)|relocat\w*|"
+    r"settled (in|down)|hometown)\b",  # home
+    r"\b(jobs?|hired|employ\w*|career|quit|fired|laid off|retired|promoted|promotion|"
+    r"work(s|ed|ing)? (as|at|for))\b",  # work
+    r"\b(dating|dated|married|marry|engaged|divorc\w*|partner|boyfriend|girlfriend|husband|wife|broke up)\b",
+    r"\b(stud(y|ies|ied|ying) (at|in|for)|student at|(enrolled|graduated) (at|from|in)|degree in|"
+    r"major(s|ed|ing)? in|(goes|went|going) to (college|university))\b",  # studies
+    r"\b(allerg\w*|vegan|vegetarian|smok(e|es|ed|er|ing)|diet|diagnos\w*|pregnan\w*)\b",  # diet and health
+))
+
+
+def same_slot(fact: str, memory: str) -> bool:
+    """True when both texts speak of one lasting attribute (home, work, partner, studies, diet and health)."""
+    return any(slot.search(fact) and slot.search(memory) for slot in _SLOTS)
+
+
+# A fact that ends something ("quit", "broke up", "not ... anymore", "left Google") ends the memory it shares a
+# content word with; and a move ends where the person lived. The 1.5B judge missed both ("Elena is not seeing Pablo
+# anymore" left "Elena is dating Pablo" still true), so they are decided without it.
+_ENDS = re.compile(r"\b(no longer|not\b.{0,40}\b(anymore|any more)|quit|gave up|broke up|split up|divorced|"
+                   r"passed away|died|stopped \w+ing|left (her|his|their) (job|work)|left [A-Z]\w+)\b")
+_MOVE = re.compile(r"\b(moved|relocated|settled) (to|in|into)\b", re.I)
+_LIVES = re.compile(r"\b(lives|lived|living) in\b", re.I)
+
+
+def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
+    """True when ``fact`` states the end of what ``memory`` says: an ending word and a content word in common other
+    than the people's names, or a move to a place the memory of where the person lives does not name."""
+    people = set().union(*(content_words(n) for n in names)) if names else set()
+    shared = (content_words(fact) & content_words(memory)) - people
+    if _MOVE.search(fact) and _LIVES.search(memory):
+        return not shared - content_words("lives lived living moved relocated settled")
+    return bool(_ENDS.search(fact)) and bool(shared)
 
 
 def other_person(fact: str, memory: str, names: Sequence[str]) -> bool:

@@ -9,12 +9,24 @@ turns in, a few facts or one decision out), so no reply has to carry a whole lon
 
 from __future__ import annotations
 
-from deltamem.agent.decide import STILL_TRUE_SCHEMA, Decision, check, judge_messages, other_person, parse_still_true
+from datetime import datetime
+
+from deltamem.agent.decide import (
+    STILL_TRUE_SCHEMA,
+    Decision,
+    check,
+    ends,
+    judge_messages,
+    other_person,
+    parse_still_true,
+    same_slot,
+)
 from deltamem.agent.extract import (
     FACTS_SCHEMA,
     Facts,
     Window,
     about_person,
+    copied_reply,
     extract_messages,
     parse_facts,
     people,
@@ -66,12 +78,13 @@ class WindowedEpisode:
                     trace.append(FactTrace(n, fact, "REFUSED", note="not supported by the conversation"))
                     continue
                 local = attribute(fact, part)
-                fact = reattribute(fact, _best_line(fact, window), names)
+                best = _best_line(fact, window)
+                fact = reattribute(fact, best, names)
                 searches.append((fact,))
                 indices = tuple(window.start + i for i in local)
                 decision = self._decide(fact, state, search, names)
                 trace.append(FactTrace(n, fact, decision.kind, decision.target, decision.note))
-                _carry_out(decision, fact, indices, state)
+                _carry_out(decision, fact, indices, state, evidence(best, session.date) if cfg.evidence else "")
         if unreadable == len(parts) and self._turns:
             # Not one window gave a usable reply: an error with the raw text, memory untouched, as in session mode.
             raise AgentOutputError(f"no usable fact list in any of the {len(parts)} extraction replies",
@@ -84,8 +97,19 @@ class WindowedEpisode:
         return self._usage.prompt_tokens + self._usage.completion_tokens < self.config.max_total_tokens
 
     def _extract(self, session: Session, window: Window) -> Facts:
-        """The window's facts: one call per person of the window (``per_person``), or one for all of them."""
-        passes: list[str | None] = list(subjects(session, window)) if self.config.per_person else [None]
+        """The window's facts: one call per person of the window (``per_person``), or one for all of them; when
+        that one call only copied lines of the conversation, once more per person (another prompt, which gets the
+        small models out of transcribing)."""
+        if self.config.per_person:
+            return self._passes(session, window, list(subjects(session, window)))
+        facts = self._passes(session, window, [None])
+        if not copied_reply(facts):
+            return facts
+        again = self._passes(session, window, list(subjects(session, window)), note=", again per person")
+        return Facts(tuple(dict.fromkeys(facts.facts + again.facts)), facts.dropped + again.dropped,
+                     facts.readable or again.readable)
+
+    def _passes(self, session: Session, window: Window, passes: list[str | None], note: str = "") -> Facts:
         found: list[str] = []
         dropped: list[tuple[str, str]] = []
         readable = False
@@ -105,7 +129,7 @@ class WindowedEpisode:
             dropped += facts.dropped
             self._turns.append(Turn("extract", reply.content, reply.usage,
                                     f"messages {window.start}-{window.start + len(window.messages) - 1}"
-                                    + (f", about {person}" if person else "")))
+                                    + (f", about {person}" if person else "") + note))
         return Facts(tuple(found), tuple(dropped), readable or not passes)
 
     def _decide(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]) -> Decision:
@@ -113,12 +137,17 @@ class WindowedEpisode:
         pool = state.adopt(search.search([fact], cfg.search_k)) + state.new_items()
         pool = [i for i in {i.alias: i for i in pool}.values() if not other_person(fact, i.text, names)]
         ranked = sorted(zip(state.similarities(fact, pool), range(len(pool)), strict=True), reverse=True)
-        related = [(s, pool[j]) for s, j in ranked if s >= cfg.relate_cosine]
+        related = [(s, pool[j]) for s, j in ranked
+                   if s >= cfg.relate_cosine or (s >= cfg.slot_cosine and same_slot(fact, pool[j].text))]
         if related and (normalise(related[0][1].text) == normalise(fact) or related[0][0] >= cfg.same_cosine):
             return Decision("SAME", related[0][1].alias, note="repeats a memory (no model call)")
         # Facts of this same session are only checked for repeats: a session rarely contradicts itself, and
         # judging each new fact against the others would cost a call per pair of related facts.
         candidates = [i for _, i in related if i.entry is not None][:cfg.max_candidates]
+        ended = next((i for i in candidates if ends(fact, i.text, names)), None)
+        if ended is not None:
+            return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)"), fact, ended,
+                         names)
         for item in candidates:
             if not self._budget_left() or self._judged >= cfg.max_judgements:
                 return Decision("NEW", note="judgement budget spent: added without a judgement")
@@ -134,12 +163,30 @@ class WindowedEpisode:
         return Decision("NEW")
 
 
-def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: WorkingState) -> None:
+def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: WorkingState, evidence: str
+               ) -> None:
     item: Item | None = state.items.get(decision.target) if decision.target else None
     if decision.kind == "NEW" or item is None:
-        state.add(fact, indices)
+        state.add(fact, indices, evidence)
     elif decision.kind == "UPDATE":
-        item.text, item.indices = fact, indices
+        item.text, item.indices, item.evidence = fact, indices, evidence
+
+
+#: Longest evidence line kept with a memory; a longer message is cut at a word.
+MAX_EVIDENCE_CHARS = 280
+
+
+def evidence(line: Message | None, date: datetime | None) -> str:
+    """The supporting line as kept with a memory, dated because its own time words ("yesterday") count from the
+    day it was said: ``'Ana said on 8 May 2023: "..."'``, the quotation cut at a word past
+    :data:`MAX_EVIDENCE_CHARS`."""
+    if line is None:
+        return ""
+    said = " ".join(line.text.split())
+    if len(said) > MAX_EVIDENCE_CHARS:
+        said = said[:MAX_EVIDENCE_CHARS].rsplit(" ", 1)[0] + " …"
+    when = f" on {date.day} {date:%B %Y}" if date is not None else ""
+    return f'{line.speaker} said{when}: "{said}"'
 
 
 def _best_line(fact: str, window: Window) -> Message | None:

@@ -138,9 +138,32 @@ _TALK = re.compile(
     r"^[\w' .-]{1,60}?\b(asked|asks|thanked|thanks|congratulated|praised|complimented|agreed|agrees|greeted|"
     r"apologi[sz]ed|wished|appreciated|appreciates|encouraged|reassured|replied|responded|said goodbye|"
     r"expressed (her|his|their) (support|gratitude|thanks|appreciation|hope|excitement|admiration|happiness|joy)|"
-    r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you))\b", re.I)
+    r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you)|"
+    r"(says|said|say) (hi|hello|hey|goodbye|bye)|will (talk|chat|speak|catch up)\b.{0,30}\b(soon|later)|"
+    r"(will )?keeps? .{1,30} (posted|updated|in the loop))\b"
+    # ... or only praise: the whole fact is that something (named in at most three words) looks or is nice.
+    r"|^[\w'’-]+(?: [\w'’-]+){0,2} (looks|is|was|are|were|sounds|seems) (so |really |very |truly |super )?"
+    r"(fancy|gorgeous|beautiful|amazing|awesome|great|cool|lovely|nice|stunning|calming|wonderful|incredible|"
+    r"fantastic|inspiring|impressive|cute|adorable|pretty)[.!]?$", re.I)
+# A "fact" that is only a passing state: the whole sentence is how the person is or feels right now.
+_PASSING = re.compile(
+    r"^[\w' .-]{1,60}?\b(is|was|feels|felt|seems|is feeling) (doing )?(very |so |a bit |really )?"
+    r"(well|fine|good|great|okay|ok|alright|tired|exhausted|sleepy|busy|bored|stressed|happy|sad|excited|nervous)"
+    r"( (today|now|right now|at the moment|these days))?[.!]?$", re.I)
 # A first-person word outside a quotation ("Ana said: I ...") marks a line of the speaker, not a fact.
-_FIRST_PERSON = re.compile(r"\b(I|I'm|I've|I'll|I'd|me|my|mine|myself)\b")
+# Not inside a hyphenated word: "me-time" is no first-person word.
+_FIRST_PERSON = re.compile(r"(?<![\w-])(I|I'm|I've|I'll|I'd|me|my|mine|myself)(?![\w-])")
+
+
+#: The reason given for a "fact" that is a line of the conversation copied, not written as a fact.
+COPIED = "a line of the conversation, not a fact in the third person"
+
+
+def copied_reply(facts: Facts) -> bool:
+    """True when the screened reply was mostly lines copied from the conversation: a small model that falls into
+    transcribing a window writes nothing else for it, so the window's facts are lost unless asked again."""
+    copies = sum(why == COPIED for _, why in facts.dropped)
+    return copies >= 3 and copies > len(facts.facts)
 
 
 def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
@@ -153,9 +176,11 @@ def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
         if head in assistants or (head == "the" and fact.casefold().startswith("the assistant")):
             dropped.append((fact, "about what the assistant said, which the person did not adopt"))
         elif re.match(r"^[^\s:]{1,40}:\s", fact) or _FIRST_PERSON.search(re.split(r'[:"“]', fact, maxsplit=1)[0]):
-            dropped.append((fact, "a line of the conversation, not a fact in the third person"))
+            dropped.append((fact, COPIED))
         elif _TALK.match(fact):
             dropped.append((fact, "a move of the conversation (question, thanks, praise), not a fact"))
+        elif _PASSING.match(fact):
+            dropped.append((fact, "a passing state (how someone is or feels now), not a lasting fact"))
         else:
             kept.append(fact)
     return Facts(tuple(kept), tuple(dropped))

@@ -22,10 +22,12 @@ class AgentConfig:
     mode: Literal["windowed", "session"] = "windowed"
     window: int = 10  # messages per extraction call (windowed mode)
     relate_cosine: float = 0.35  # a memory this close in topic to a fact is judged against it by the model
+    slot_cosine: float = 0.1  # ... and so is one this close on one lasting attribute (home, work, partner ...)
     same_cosine: float = 0.9  # ... and one this close is the same fact (no call)
     max_candidates: int = 2  # memories judged against one fact, nearest first
     max_judgements: int = 6  # judgement calls per window; past it, facts are added unjudged
     per_person: bool = False  # one extraction call per person of the window (else one for everyone)
+    evidence: bool = True  # keep the line each fact came from in the memory's metadata (the answerer reads it)
     extract_tokens: int = 400
     decide_tokens: int = 16
     constrained: bool = True  # grammar-constrained replies where the backend supports JSON schemas

@@ -9,12 +9,14 @@ updated or removed (it stays an ADD, with its final text, or disappears).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from deltamem.core import Add, Delete, MemoryEntry, Operation, Update
+from deltamem.core.model import EVIDENCE_KEY
 from deltamem.embed.base import Embedder
 
 
@@ -27,6 +29,7 @@ class Item:
     entry: MemoryEntry | None  # the stored memory, or None for a fact added in this episode
     indices: tuple[int, ...] = ()
     deleted: bool = False
+    evidence: str = ""  # the conversation line the episode's text came from ("Name: ..."), kept as metadata
 
     @property
     def changed(self) -> bool:
@@ -61,9 +64,9 @@ class WorkingState:
                 out.append(item)
         return out
 
-    def add(self, text: str, indices: tuple[int, ...] = ()) -> Item:
+    def add(self, text: str, indices: tuple[int, ...] = (), evidence: str = "") -> Item:
         """A new fact of this episode."""
-        item = Item(self._alias(), text, None, indices)
+        item = Item(self._alias(), text, None, indices, evidence=evidence)
         self.items[item.alias] = item
         return item
 
@@ -81,11 +84,12 @@ class WorkingState:
         for item in self.items.values():
             if item.entry is None:
                 if not item.deleted:
-                    out.append(Add(text=item.text, message_indices=item.indices))
+                    out.append(Add(text=item.text, message_indices=item.indices, metadata=_evidence({}, item)))
             elif item.deleted:
                 out.append(Delete(id=item.entry.id))
             elif item.changed:
-                out.append(Update(id=item.entry.id, text=item.text, message_indices=item.indices))
+                out.append(Update(id=item.entry.id, text=item.text, message_indices=item.indices,
+                                  metadata=_evidence(item.entry.metadata, item)))
         return out
 
     # -- similarity -------------------------------------------------------------------------------------------
@@ -106,3 +110,11 @@ class WorkingState:
                 self._vectors[t] = np.asarray(v, dtype=np.float32)
         first = self._vectors[topics[0]]
         return [float(first @ self._vectors[t]) for t in topics[1:]]
+
+
+def _evidence(metadata: Mapping[str, Any], item: Item) -> dict[str, Any]:
+    """``metadata`` with the item's evidence line in place of an earlier one (other keys are the user's: kept)."""
+    out = {k: v for k, v in metadata.items() if k != EVIDENCE_KEY}
+    if item.evidence:
+        out[EVIDENCE_KEY] = item.evidence
+    return out

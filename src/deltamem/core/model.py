@@ -10,6 +10,10 @@ from typing import Any
 
 from deltamem.core.timeutil import as_utc
 
+#: The metadata key under which the agent keeps the line of the conversation a memory was written from
+#: (``"Ana: I sold my Honda last Friday"``); the answer path shows it beside the memory.
+EVIDENCE_KEY = "evidence"
+
 
 @dataclass(frozen=True, slots=True)
 class MemoryEntry:
@@ -39,6 +43,12 @@ class MemoryEntry:
         object.__setattr__(self, "message_indices", tuple(int(i) for i in self.message_indices))
         object.__setattr__(self, "keywords", tuple(str(k) for k in self.keywords))
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
+    @property
+    def evidence(self) -> str:
+        """The conversation line this memory was written from (``metadata["evidence"]``), or ``""``."""
+        value = self.metadata.get(EVIDENCE_KEY)
+        return value if isinstance(value, str) else ""
 
     def evolve(self, **changes: Any) -> MemoryEntry:
         """A copy with some fields replaced."""

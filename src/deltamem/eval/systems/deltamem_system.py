@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from deltamem.answering import ordered
+from deltamem.answering import memory_context, ordered
 from deltamem.api import Memory
 from deltamem.config import AgentSettings, MemoryConfig, ReviewPolicy
 from deltamem.core.errors import AgentOutputError, ConfigError
@@ -103,10 +103,11 @@ class DeltamemSystem:
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,
                 k: int = 10) -> tuple[list[ContextItem], Cost]:
         start = time.perf_counter()
-        # The same search and order as Memory.answer (deltamem.answering.ordered).
+        # The same search, order and rendering as Memory.answer (deltamem.answering.ordered, memory_context).
         hits = self.memory.search(question, namespace=conversation_id, k=k)
         score = {h.entry.id: h.score for h in hits}
-        items = [ContextItem(text=e.text, score=score[e.id], date=iso(e.timestamp), id=e.id) for e in ordered(hits)]
+        items = [ContextItem(text=memory_context(e)[1], score=score[e.id], date=iso(e.timestamp), id=e.id)
+                 for e in ordered(hits)]
         return items, Cost(seconds=time.perf_counter() - start)
 
     def memories(self, conversation_id: str) -> list[ContextItem]:
