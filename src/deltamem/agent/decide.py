@@ -115,6 +115,8 @@ _ENDS = re.compile(r"\b(no longer|not\b.{0,40}\b(anymore|any more)|quit|gave up|
                    r"passed away|died|stopped \w+ing|left (her|his|their) (job|work)|left [A-Z]\w+)\b")
 _MOVE = re.compile(r"\b(moved|relocated|settled) (to|in|into)\b", re.I)
 _LIVES = re.compile(r"\b(lives|lived|living) in\b", re.I)
+# The words of those two patterns: a move and a home memory share them without naming one place.
+_MOVE_WORDS = content_words("lives lived living moved relocated settled")
 
 
 def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
@@ -123,7 +125,7 @@ def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
     people = set().union(*(content_words(n) for n in names)) if names else set()
     shared = (content_words(fact) & content_words(memory)) - people
     if _MOVE.search(fact) and _LIVES.search(memory):
-        return not shared - content_words("lives lived living moved relocated settled")
+        return not shared - _MOVE_WORDS
     return bool(_ENDS.search(fact)) and bool(shared)
 
 
