@@ -100,7 +100,7 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
         logging_steps=1, save_strategy="no", report_to="none", use_cpu=use_cpu, seed=cfg.grpo.seed,
         bf16=m.dtype == "bfloat16", fp16=m.dtype == "float16", lr_scheduler_type="cosine",
         warmup_steps=min(5, s.steps // 10), model_init_kwargs={"dtype": m.dtype}, dataset_num_proc=None,
-        disable_tqdm=not progress,
+        disable_tqdm=not progress, gradient_checkpointing=m.gradient_checkpointing,  # TRL's default is on
     )
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[_Log()])
