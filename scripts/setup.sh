@@ -7,7 +7,9 @@ extras="${1:-local,dev}"
 start=$SECONDS
 step() { printf '\n--> [%dm%02ds] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS - start) % 60)) "$*"; }
 # pip's one-line notices about index locations a machine's pip.conf names but does not have are noise here.
-pip_install() { python -m pip install --progress-bar on "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
+# --no-compile: pip would byte-compile every module of every package (half of the install's time here); Python
+# compiles the modules it imports on first use instead.
+pip_install() { python -m pip install --no-compile --progress-bar on "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
 
 if [ ! -x .venv/bin/python ]; then
   step "creating .venv with $("${PYTHON:-python3}" --version)"
