@@ -1,4 +1,5 @@
-"""Step two of a windowed episode: one candidate fact against its own nearest memories → NEW / SAME / UPDATE.
+"""Step two of a windowed episode: one candidate fact against its own nearest memories → NEW / SAME / UPDATE /
+DELETE.
 
 The model answers one narrow question per (memory, fact) pair, *is the old memory still true after the new fact?*,
 as grammar-constrained ``{"still_true": bool}``, with a few worked examples as earlier chat turns. Measured on the
@@ -7,10 +8,11 @@ every pair (8 of 18 right on hand-made pairs); asked this question, 14 of 18, it
 beside the new fact rather than destroying one (``docs/agent.md``).
 
 A memory that is no longer true is replaced by the fact (UPDATE); a fact whose topic is that of a memory, word for
-word or nearly, is a no-op (SAME); anything else is added (NEW). The model can name no memory and write no text, so
-nothing a conversation says can make this step delete a memory or rewrite one with words the session did not state.
-Model-free checks come last: a memory of another person is never changed, and an UPDATE that restates the memory
-is a no-op.
+word or nearly, or whose words are all in it, is a no-op (SAME); a fact that only says a memory is no longer so
+retracts it (DELETE); anything else is added (NEW). The model can name no memory and write no text, so nothing a
+conversation says can make this step delete a memory or rewrite one with words the session did not state: a DELETE
+needs a stated negation that shares a content word with the memory. Model-free checks come last: a memory of
+another person is never changed, and an UPDATE that restates the memory is a no-op.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from deltamem.agent.guards import content_words, normalise
+from deltamem.agent.guards import content_words, detail_words, normalise
 from deltamem.agent.prompts import load
 from deltamem.agent.working import Item
 
-Kind = Literal["NEW", "SAME", "UPDATE"]
+Kind = Literal["NEW", "SAME", "UPDATE", "DELETE"]
 
 #: The reply format of a judgement call.
 STILL_TRUE_SCHEMA: dict[str, Any] = {"type": "object", "properties": {"still_true": {"type": "boolean"}},
@@ -69,7 +71,8 @@ def parse_still_true(reply: str) -> bool | None:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """What becomes of one fact. ``target``: the alias an UPDATE replaces with the fact, or a SAME repeats.
+    """What becomes of one fact. ``target``: the alias an UPDATE replaces with the fact, a SAME repeats, or a
+    DELETE retracts (the fact itself is then not stored).
     ``note``: why (for the trace), empty when the model's judgement stood as it was."""
 
     kind: Kind
@@ -108,11 +111,13 @@ def same_slot(fact: str, memory: str) -> bool:
     return any(slot.search(fact) and slot.search(memory) for slot in _SLOTS)
 
 
-# A fact that ends something ("quit", "broke up", "not ... anymore", "left Google") ends the memory it shares a
-# content word with; and a move ends where the person lived. The 1.5B judge missed both ("Elena is not seeing Pablo
-# anymore" left "Elena is dating Pablo" still true), so they are decided without it.
+# A fact that ends something ("quit", "broke up", "not ... anymore", "left Google", "got promoted to senior
+# accountant") ends the memory it shares a content word with; and a move ends where the person lived. The 1.5B judge
+# missed both ("Elena is not seeing Pablo anymore" left "Elena is dating Pablo" still true), so they are decided
+# without it.
 _ENDS = re.compile(r"\b(no longer|not\b.{0,40}\b(anymore|any more)|quit|gave up|broke up|split up|divorced|"
-                   r"passed away|died|stopped \w+ing|left (her|his|their) (job|work)|left [A-Z]\w+)\b")
+                   r"passed away|died|stopped \w+ing|left (her|his|their) (job|work)|left [A-Z]\w+|"
+                   r"(got|was|has been|gets|is) promoted)\b")
 _MOVE = re.compile(r"\b(moved|relocated|settled) (to|in|into)\b", re.I)
 _LIVES = re.compile(r"\b(lives|lived|living) in\b", re.I)
 # The words of those two patterns: a move and a home memory share them without naming one place.
@@ -137,3 +142,31 @@ def other_person(fact: str, memory: str, names: Sequence[str]) -> bool:
 
     a, b = named(fact), named(memory)
     return bool(a) and bool(b) and not (a & b)
+
+
+# A negation that only says a memory is no longer so ("Elena is not seeing Pablo anymore", "Ana is no longer
+# vegan") has nothing of its own to keep: the memory is retracted. An ending event ("quit", "moved", "broke up",
+# "died") is a fact of its own, with its date, and replaces the memory instead.
+_RETRACTS = re.compile(r"\b(no longer|not\b.{0,40}\b(anymore|any more)|no more)\b", re.I)
+_EVENT = re.compile(r"\b(quit|gave up|broke up|split up|divorced|passed away|died|left|moved|relocated|stopped|"
+                    r"ended|finished|sold)\b", re.I)
+_NEGATION = re.compile(r"\b(not|no|never|nor|without|none|nothing|cannot)\b|n[’']t\b", re.I)
+
+
+def retracts(fact: str, memory: str) -> bool:
+    """True when ``fact`` only negates ("no longer", "not ... anymore"), naming no ending event, and has the
+    memory's subject ("Elena is not seeing Pablo anymore" retracts no memory that opens with "Pablo")."""
+    return bool(_RETRACTS.search(fact)) and not _EVENT.search(fact) and _subject(fact) == _subject(memory)
+
+
+def _subject(text: str) -> tuple[str, ...]:
+    words = normalise(text).split()
+    return tuple(words[:2]) if len(words) > 1 and words[1] == "s" else tuple(words[:1])  # "Tom's ..." ≠ "Tom ..."
+
+
+def subsumes(wider: str, narrower: str) -> bool:
+    """True when ``narrower`` says nothing ``wider`` does not: the same subject, every word of it in ``wider``, and
+    neither negated (a negation turns the same words into the opposite fact)."""
+    if _NEGATION.search(wider) or _NEGATION.search(narrower) or _subject(wider) != _subject(narrower):
+        return False
+    return detail_words(narrower) <= detail_words(wider)

@@ -19,13 +19,16 @@ from deltamem.agent.decide import (
     judge_messages,
     other_person,
     parse_still_true,
+    retracts,
     same_slot,
+    subsumes,
 )
 from deltamem.agent.extract import (
     FACTS_SCHEMA,
     Facts,
     Window,
     about_person,
+    adopted,
     copied_reply,
     extract_messages,
     parse_facts,
@@ -44,6 +47,9 @@ from deltamem.agent.working import Item, WorkingState
 from deltamem.core import Add, AgentOutputError
 from deltamem.embed.base import Embedder
 from deltamem.llm.base import ChatModel, Usage
+
+#: Why a fact taken from an assistant's line that the person did not adopt is refused.
+ASSISTANT_WORDS = "the assistant's words, which the person did not say or adopt"
 
 
 class WindowedEpisode:
@@ -79,6 +85,10 @@ class WindowedEpisode:
                     continue
                 local = attribute(fact, part)
                 best = _best_line(fact, window)
+                if not adopted(fact, best, window, names):
+                    refused.append(Rejected(Add(text=fact), ASSISTANT_WORDS))
+                    trace.append(FactTrace(n, fact, "REFUSED", note=ASSISTANT_WORDS))
+                    continue
                 fact = reattribute(fact, best, names)
                 searches.append((fact,))
                 indices = tuple(window.start + i for i in local)
@@ -141,10 +151,20 @@ class WindowedEpisode:
                    if s >= cfg.relate_cosine or (s >= cfg.slot_cosine and same_slot(fact, pool[j].text))]
         if related and (normalise(related[0][1].text) == normalise(fact) or related[0][0] >= cfg.same_cosine):
             return Decision("SAME", related[0][1].alias, note="repeats a memory (no model call)")
-        # Facts of this same session are only checked for repeats: a session rarely contradicts itself, and
-        # judging each new fact against the others would cost a call per pair of related facts.
+        inside = next((i for _, i in related if subsumes(i.text, fact)), None)
+        if inside is not None:
+            return Decision("SAME", inside.alias, note="says nothing the memory does not (no model call)")
+        # Facts of this same session are only checked for repeats, and a fact that says more than an earlier one
+        # of the session takes its place ("Ana is a nurse", then "Ana works as a nurse in Lyon"): a session rarely
+        # contradicts itself, and judging each new fact against the others would cost a call per pair. (A stored
+        # memory is never widened this way: "went camping" then "went camping last week" are two trips.)
+        wider = next((i for _, i in related if i.entry is None and subsumes(fact, i.text)), None)
+        if wider is not None:
+            return Decision("UPDATE", wider.alias, "says more than a fact of this session (no model call)")
         candidates = [i for _, i in related if i.entry is not None][:cfg.max_candidates]
         ended = next((i for i in candidates if ends(fact, i.text, names)), None)
+        if ended is not None and retracts(fact, ended.text):
+            return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)")
         if ended is not None:
             return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)"), fact, ended,
                          names)
@@ -168,6 +188,8 @@ def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: W
     item: Item | None = state.items.get(decision.target) if decision.target else None
     if decision.kind == "NEW" or item is None:
         state.add(fact, indices, evidence)
+    elif decision.kind == "DELETE":
+        item.deleted = True
     elif decision.kind == "UPDATE":
         item.text, item.indices, item.evidence = fact, indices, evidence
 

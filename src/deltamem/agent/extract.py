@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from deltamem.agent.guards import content_words
 from deltamem.agent.prompting import session_date_line
 from deltamem.agent.prompts import load
 from deltamem.agent.session import Message, Session
@@ -150,6 +151,11 @@ _PASSING = re.compile(
     r"^[\w' .-]{1,60}?\b(is|was|feels|felt|seems|is feeling) (doing )?(very |so |a bit |really )?"
     r"(well|fine|good|great|okay|ok|alright|tired|exhausted|sleepy|busy|bored|stressed|happy|sad|excited|nervous)"
     r"( (today|now|right now|at the moment|these days))?[.!]?$", re.I)
+# A "fact" whose object is a bare pronoun ("Bea's doctor confirmed it", "Jon loves them"), at most a time phrase after
+# it: what it refers to was in the conversation, not in the fact, so the memory would say nothing.
+_VAGUE = re.compile(
+    r"^[\w'’-]+(?: [\w'’-]+){0,6} (it|this|that|these|those|them)"
+    r"(?: (?:on|in|at|during|last|this|yesterday|today|tomorrow|next|ago|recently|again)\b[^.!?]*)?[.!?]?$", re.I)
 # A first-person word outside a quotation ("Ana said: I ...") marks a line of the speaker, not a fact.
 # Not inside a hyphenated word: "me-time" is no first-person word.
 _FIRST_PERSON = re.compile(r"(?<![\w-])(I|I'm|I've|I'll|I'd|me|my|mine|myself)(?![\w-])")
@@ -181,6 +187,8 @@ def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
             dropped.append((fact, "a move of the conversation (question, thanks, praise), not a fact"))
         elif _PASSING.match(fact):
             dropped.append((fact, "a passing state (how someone is or feels now), not a lasting fact"))
+        elif _VAGUE.match(fact):
+            dropped.append((fact, "ends in a pronoun (it, this, them) without saying what it stands for"))
         else:
             kept.append(fact)
     return Facts(tuple(kept), tuple(dropped))
@@ -215,6 +223,26 @@ def reattribute(fact: str, best: Message | None, speakers: Sequence[str]) -> str
     if best.speaker not in speakers or re.search(rf"\b{re.escape(subject)}\b", best.text, re.I):
         return fact
     return best.speaker + fact[len(subject):]
+
+
+_YES = re.compile(r"\s*(yes|yeah|yep|yup|right|exactly|correct|indeed|sure|true|that's right|that is right)\b",
+                  re.I)
+
+
+def adopted(fact: str, best: Message | None, window: Window, speakers: Sequence[str]) -> bool:
+    """False when the fact's best supporting line was said by an assistant, the next line is no "yes" of a person
+    to it, and the people's own lines of the window hold fewer than half of the fact's content words (names aside):
+    the assistant's words ("I'm so sorry about Rex") credited to the person, who never said them."""
+    if best is None or best.speaker.casefold() not in ASSISTANT_NAMES:
+        return True
+    after = window.messages.index(best) + 1
+    if after < len(window.messages) and _YES.match(window.messages[after].text):
+        return True
+    names = set().union(*(content_words(n) for n in speakers)) if speakers else set()
+    words = content_words(fact) - names
+    said = set().union(*(content_words(m.text) for m in window.messages
+                         if m.speaker.casefold() not in ASSISTANT_NAMES))
+    return not words or 2 * len(words & said) >= len(words)
 
 
 def repetitive(facts: Facts, *, limit: int = 3) -> Facts:

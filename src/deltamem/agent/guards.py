@@ -65,6 +65,12 @@ def content_words(text: str) -> set[str]:
     return out
 
 
+def detail_words(text: str) -> set[str]:
+    """Stemmed words without stopwords, with dates and numbers: what a fact says, for comparing the details of two
+    facts (a fact whose words are all in another's says nothing the other does not)."""
+    return {stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())}
+
+
 def session_vocabulary(session: Session) -> set[str]:
     """Content words of the transcript and the speakers' names."""
     vocab: set[str] = set()

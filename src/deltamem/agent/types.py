@@ -87,8 +87,8 @@ class FactTrace:
 
     window: int
     fact: str
-    decision: str  # NEW | SAME | UPDATE | REFUSED
-    target: str = ""  # the alias an UPDATE replaced or a SAME repeats
+    decision: str  # NEW | SAME | UPDATE | DELETE | REFUSED
+    target: str = ""  # the alias an UPDATE replaced, a SAME repeats or a DELETE retracted
     note: str = ""
 
 

@@ -1,0 +1,112 @@
+"""Model-free decisions of the windowed episode: a negation that only says a memory is no longer so retracts it
+(DELETE, of the memory it is about and no other), a fact that says nothing a memory does not is a no-op, a fact
+that says more than an earlier fact of the same session takes its place, and a fact that ends in a bare pronoun is
+refused."""
+
+from __future__ import annotations
+
+import pytest
+from tests.agent.helpers_windowed import NS, Model, memory, run, session
+
+from deltamem.agent.decide import retracts, subsumes
+from deltamem.agent.extract import Facts, screen
+from deltamem.core import Add, Delete
+
+
+def _id(mem, word: str) -> str:  # type: ignore[no-untyped-def]
+    return next(e.id for e in mem.get_all(namespace=NS) if word in e.text)
+
+
+def test_a_negation_retracts_the_memory_it_is_about() -> None:
+    mem = memory("Elena is dating a man named Pablo.", "Elena studies medicine.")
+    model = Model([["Elena is not seeing Pablo anymore."]], lambda old, new: True)
+    result = run(mem, model, session(("Elena", "I'm not seeing Pablo anymore.")), relate_cosine=-1.0)
+    assert [k for k, _ in model.calls] == ["extract"]  # no judgement: the rule decided
+    assert result.ops == [Delete(id=_id(mem, "Pablo"))]
+    assert result.facts[0].decision == "DELETE"
+    mem.apply(result.ops, namespace=NS)
+    assert [e.text for e in mem.get_all(namespace=NS)] == ["Elena studies medicine."]
+
+
+def test_a_negation_about_someone_else_deletes_nothing() -> None:
+    # "Pablo is a doctor" shares the word "Pablo" with the retraction but is not what Elena retracted.
+    mem = memory("Pablo is a doctor.")
+    model = Model([["Elena is not seeing Pablo anymore."]], lambda old, new: True)
+    result = run(mem, model, session(("Elena", "I'm not seeing Pablo anymore.")), relate_cosine=-1.0)
+    assert not any(isinstance(op, Delete) for op in result.ops)
+
+
+@pytest.mark.parametrize(("fact", "memory_text", "retracted"), [
+    ("Elena is not seeing Pablo anymore.", "Elena is dating Pablo.", True),
+    ("Ana is no longer vegan.", "Ana is vegan.", True),
+    ("Marco does not smoke anymore, he quit in May.", "Marco smokes.", False),  # an ending event: UPDATE
+    ("Pablo is not seeing Elena anymore.", "Elena is dating Pablo.", False),  # another subject
+    ("Ana is vegan.", "Ana eats meat.", False),  # no negation at all
+])
+def test_retracts(fact: str, memory_text: str, retracted: bool) -> None:
+    assert retracts(fact, memory_text) is retracted
+
+
+@pytest.mark.parametrize(("wider", "narrower", "inside"), [
+    ("Priya got hired as a data analyst at a bank downtown.", "Priya is a data analyst.", True),
+    ("Bea is allergic to peanuts.", "Bea is allergic to peanuts.", True),
+    ("Priya is a data analyst.", "Priya got hired as a data analyst at a bank.", False),
+    ("Tom's sister loves pizza.", "Tom loves pizza.", False),  # another subject
+    ("Ana does not eat meat.", "Ana eats meat.", False),  # a negation turns the same words around
+    ("Ana went camping in June 2023.", "Ana went camping in May 2024.", False),  # other details
+])
+def test_subsumes(wider: str, narrower: str, inside: bool) -> None:
+    assert subsumes(wider, narrower) is inside
+
+
+def test_a_fact_inside_a_memory_is_a_no_op_without_a_judgement() -> None:
+    mem = memory("Priya got hired as a data analyst at a bank downtown.")
+    model = Model([["Priya is a data analyst."]], lambda old, new: False)  # a judge that would replace it
+    result = run(mem, model, session(("Priya", "Being a data analyst is fun.")), relate_cosine=-1.0)
+    assert result.ops == [] and [k for k, _ in model.calls] == ["extract"]
+    assert result.facts[0].note == "says nothing the memory does not (no model call)"
+
+
+def test_a_fact_that_says_more_takes_the_place_of_an_earlier_fact_of_the_session() -> None:
+    model = Model([["Hana ran a marathon.", "Hana ran a marathon in Tokyo in four hours."]])
+    result = run(memory(), model, session(("Hana", "I ran a marathon in Tokyo in four hours!")), relate_cosine=-1.0)
+    assert [(type(op), op.text) for op in result.ops] == [(Add, "Hana ran a marathon in Tokyo in four hours.")]
+
+
+def test_a_stored_memory_is_never_widened_by_a_later_event() -> None:
+    # Two camping trips are two memories: the second must not overwrite the first.
+    mem = memory("Ana went camping with her kids.")
+    model = Model([["Ana went camping with her kids at the lake."]], lambda old, new: True)
+    result = run(mem, model, session(("Ana", "We went camping at the lake, the kids loved it.")), relate_cosine=-1.0)
+    assert [type(op) for op in result.ops] == [Add]
+
+
+@pytest.mark.parametrize(("fact", "refused"), [
+    ("Bea's doctor confirmed it on 28 February 2024.", True),
+    ("Jon loves them.", True),
+    ("Melanie painted that last year.", True),
+    ("Caroline thinks the painting of the lake is beautiful and loves it.", False),  # says what "it" is
+    ("Caroline believes that kindness matters.", False),
+])
+def test_a_fact_ending_in_a_bare_pronoun_is_refused(fact: str, refused: bool) -> None:
+    out = screen(Facts((fact,)), ["Bea", "Jon", "Melanie", "Caroline"])
+    assert (out.facts == ()) is refused
+    if refused:
+        assert "pronoun" in out.dropped[0][1]
+
+
+def test_the_assistants_words_are_not_the_persons() -> None:
+    lines = (("Caroline", "I have sad news. Rex died yesterday."),
+             ("Assistant", "I'm so sorry, Caroline. Rex was lucky to have you, what a loss."))
+    model = Model([["Caroline is sorry about the loss of Rex.", "Caroline's dog Rex died yesterday."]])
+    result = run(memory(), model, session(*lines))
+    assert [op.text for op in result.ops] == ["Caroline's dog Rex died on 9 June 2024."]
+    assert [r.reason for r in result.rejected] == ["the assistant's words, which the person did not say or adopt"]
+
+
+def test_the_assistants_words_are_kept_where_the_person_says_yes() -> None:
+    lines = (("Assistant", "So you work at Seattle Children's Hospital now?"),
+             ("Caroline", "Yes, since March."))
+    model = Model([["Caroline works at Seattle Children's Hospital."]])
+    result = run(memory(), model, session(*lines))
+    assert [op.text for op in result.ops] == ["Caroline works at Seattle Children's Hospital."]
