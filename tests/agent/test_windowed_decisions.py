@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from tests.agent.helpers_windowed import NS, Model, memory, run, session
 
-from deltamem.agent.decide import fulfils, retracts, subsumes
+from deltamem.agent.decide import retracts, subsumes
 from deltamem.agent.extract import Facts, screen
-from deltamem.core import Add, Delete, Update
+from deltamem.core import Add, Delete
 
 
 def _id(mem, word: str) -> str:  # type: ignore[no-untyped-def]
@@ -110,25 +110,3 @@ def test_the_assistants_words_are_kept_where_the_person_says_yes() -> None:
     model = Model([["Caroline works at Seattle Children's Hospital."]])
     result = run(memory(), model, session(*lines))
     assert [op.text for op in result.ops] == ["Caroline works at Seattle Children's Hospital."]
-
-
-@pytest.mark.parametrize(("fact", "memory_text", "done"), [
-    ("Hana ran the Tokyo marathon on 4 June 2023.", "Hana is training for a marathon.", True),
-    ("Ana visited Rome in May.", "Ana plans to visit Rome.", True),
-    ("Ana visited Rome in May.", "Ana plans a trip to Rome.", True),
-    ("Ana is still training for the marathon.", "Ana is training for a marathon.", False),  # no event told
-    ("Ana ran a 5k in May.", "Ana plans to adopt a dog.", False),  # nothing in common
-    ("Ana is interested in hiking.", "Ana plans to go hiking in May.", False),  # an adjective, not an event
-    ("Ana plans to run the Tokyo marathon.", "Ana is training for a marathon.", False),  # a plan, not an event
-])
-def test_fulfils(fact: str, memory_text: str, done: bool) -> None:
-    assert fulfils(fact, memory_text, ["Ana", "Hana"]) is done
-
-
-def test_the_event_replaces_the_plan_it_fulfils_without_a_judgement() -> None:
-    mem = memory("Hana is training for a marathon.", "Hana works as a nurse.")
-    model = Model([["Hana ran the Tokyo marathon yesterday."]], lambda old, new: True)
-    result = run(mem, model, session(("Hana", "I ran the Tokyo marathon yesterday!")), relate_cosine=-1.0)
-    assert [k for k, _ in model.calls] == ["extract"]
-    assert [(type(op), op.id) for op in result.ops] == [(Update, _id(mem, "training"))]
-    assert result.facts[0].note == "the event fulfils the plan (no model call)"

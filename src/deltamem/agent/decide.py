@@ -134,27 +134,6 @@ def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
     return bool(_ENDS.search(fact)) and bool(shared)
 
 
-# A plan or an aim ("is training for a marathon", "plans to visit Rome") is fulfilled by the event it was for, told in
-# the past tense ("ran the Tokyo marathon", "visited Rome in May"): the event replaces the plan.
-_PLAN = re.compile(r"\b(training for|preparing for|plan(s|ning)?|will|wants? to|hopes? to|is about to|"
-                   r"looking forward to|saving (up )?for)\b", re.I)
-_PAST = re.compile(
-    r"\b(?!(interested|excited|named|called|tired|scared|worried|based|located|related|involved|used|supposed|"
-    r"skilled|talented|married|engaged|qualified|committed|dedicated|motivated|inspired|pleased|satisfied|bored|"
-    r"stressed|obsessed|allowed|required|needed)\b)"  # -ed words that are adjectives more often than events
-    r"(\w{3,}ed|ran|went|did|took|made|got|won|met|saw|gave|came|began|flew|bought|wrote|sang|swam|rode|drove|"
-    r"built|sold|held|threw|caught|found)\b", re.I)
-
-
-def fulfils(fact: str, memory: str, names: Sequence[str]) -> bool:
-    """True when ``memory`` is a plan or an aim and ``fact`` tells, in the past tense and with no plan word of its
-    own, an event that shares a content word with it other than the people's names."""
-    if not _PLAN.search(memory) or _PLAN.search(fact) or not _PAST.search(fact):
-        return False
-    people = set().union(*(content_words(n) for n in names)) if names else set()
-    return bool((content_words(fact) & content_words(memory)) - people)
-
-
 def other_person(fact: str, memory: str, names: Sequence[str]) -> bool:
     """True when the two texts name different people of the conversation and share none."""
     def named(text: str) -> set[str]:

@@ -16,7 +16,6 @@ from deltamem.agent.decide import (
     Decision,
     check,
     ends,
-    fulfils,
     judge_messages,
     other_person,
     parse_still_true,
@@ -168,10 +167,6 @@ class WindowedEpisode:
             return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)")
         if ended is not None:
             return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)"), fact, ended,
-                         names)
-        done = next((i for i in candidates if fulfils(fact, i.text, names)), None)
-        if done is not None:
-            return check(Decision("UPDATE", done.alias, "the event fulfils the plan (no model call)"), fact, done,
                          names)
         for item in candidates:
             if not self._budget_left() or self._judged >= cfg.max_judgements:
