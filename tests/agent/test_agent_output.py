@@ -94,6 +94,24 @@ def test_unicode_digits_and_huge_numbers_do_not_crash_the_agent(text: str) -> No
     assert all(e.timestamp.year >= 1000 for e in m.get_all(namespace=NS))
 
 
+@pytest.mark.parametrize(("text", "resolved"), [
+    ("Marco hasn't had a cigarette in a month.", None),
+    ("It was Ana's first holiday in two years.", None),
+    ("Ana will move to Lyon in two weeks.", "Ana will move to Lyon in the week of 22 May 2023."),
+])
+def test_in_a_month_after_a_negation_is_a_span_not_a_date(text: str, resolved: str | None) -> None:
+    r = resolve(text, datetime(2023, 5, 8, tzinfo=UTC))
+    assert r.text == (resolved or text) and (r.date is None) is (resolved is None)
+
+
+def test_every_relative_date_of_a_joined_fact_is_resolved() -> None:
+    r = resolve("Caroline moved to Seattle last week and starts at the hospital next Monday.",
+                datetime(2024, 3, 4, tzinfo=UTC))
+    assert r.text == ("Caroline moved to Seattle in the week of 26 February 2024 and starts at the hospital on "
+                      "Monday, 11 March 2024.")
+    assert r.date == datetime(2024, 2, 26, tzinfo=UTC) and r.expression == "last week"
+
+
 def test_relative_dates_past_the_range_stay_as_written() -> None:
     huge = "9" * 5000  # past int()'s 4300-digit limit
     assert resolve(f"we met {huge} days ago", DATE).date is None and "apple" in content_words(f"{huge} apples")

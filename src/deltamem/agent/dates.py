@@ -26,9 +26,14 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+# "in a month" after a negation or a first / only ("hasn't had a cigarette in a month", "the first trip in two
+# years") is how long something has lasted, not a date a month ahead.
+_SPAN_BEFORE = re.compile(r"(n['’]t|\b(not|never|no|first|only|best|worst|longest)\b)", re.I)
+
+
 @dataclass(frozen=True, slots=True)
 class Resolved:
-    """A text with its first relative date expression made absolute, and the date it denotes."""
+    """A text with its relative date expressions made absolute, and the date the first one denotes."""
 
     text: str
     date: datetime | None
@@ -51,23 +56,34 @@ def _fmt_day(d: datetime) -> str:
 
 
 def resolve(text: str, session_date: datetime) -> Resolved:
-    """Replace the first relative date expression in ``text``; returns the new text and the date meant.
+    """Replace the relative date expressions in ``text`` (a fact joined from two may hold two); returns the new
+    text and the date the first one in the text means.
 
     Examples against Monday 8 May 2023: "yesterday" → "on 7 May 2023"; "last week" → "in the week of 1 May 2023";
     "last month" → "in April 2023"; "two years ago" → "in 2021"; "next Friday" → "on 12 May 2023".
     """
     base = as_utc(session_date, what="session date").replace(hour=0, minute=0, second=0, microsecond=0)
+    found: list[tuple[int, int, str, datetime]] = []  # start, end, phrase, date
     for pattern, kind in _PATTERNS:
-        m = pattern.search(text)
-        if not m:
-            continue
-        try:
-            phrase, when = _phrase(kind, m, base)
-            when = as_utc(when, what="resolved date")
-        except (ValueError, OverflowError):  # "5000 years ago", a 5000-digit count: no date to resolve to
-            return Resolved(text, None, None)
-        return Resolved(text[:m.start()] + phrase + text[m.end():], when, m.group(0))
-    return Resolved(text, None, None)
+        for m in pattern.finditer(text):
+            if kind == "in" and _SPAN_BEFORE.search(text[max(0, m.start() - 60):m.start()]):
+                continue
+            if any(m.start() < end and start < m.end() for start, end, _, _ in found):
+                continue  # inside an expression found before ("last week" in "the week before last week")
+            try:
+                phrase, when = _phrase(kind, m, base)
+                found.append((m.start(), m.end(), phrase, as_utc(when, what="resolved date")))
+            except (ValueError, OverflowError):  # "5000 years ago", a 5000-digit count: no date to resolve to
+                return Resolved(text, None, None)
+    if not found:
+        return Resolved(text, None, None)
+    found.sort()
+    out, at = [], 0
+    for start, end, phrase, _ in found:
+        out += [text[at:start], phrase]
+        at = end
+    first = found[0]
+    return Resolved("".join(out) + text[at:], first[3], text[first[0]:first[1]])
 
 
 def _phrase(kind: str, m: re.Match[str], base: datetime) -> tuple[str, datetime]:

@@ -78,6 +78,7 @@ class Decision:
     kind: Kind
     target: str = ""
     note: str = ""
+    also: tuple[str, ...] = ()  # aliases of further memories the fact ends, deleted with an UPDATE (see ongoing)
 
 
 def check(decision: Decision, fact: str, item: Item | None, names: Sequence[str]) -> Decision:
@@ -132,6 +133,35 @@ def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
     if _MOVE.search(fact) and _LIVES.search(memory):
         return not shared - _MOVE_WORDS
     return bool(_ENDS.search(fact)) and bool(shared)
+
+
+# A memory of something still going on ("Pottery helps Caroline cope", "Marco smokes after dinner"), as opposed to
+# a past event ("Caroline made her first bowl"): when a fact ends what it is about, it is no longer true.
+_PRESENT = re.compile(r"\b(is|are|am|has|have|does|loves?|likes?|enjoys?|helps?|works?|lives?|plays?|goes|"
+                      r"wants?|plans?|keeps?|takes?|attends?|practi[cs]es?|teaches|owns?|uses?|feels?|finds?|"
+                      r"makes|gets|hopes?|smokes?|drinks?|eats?)\b", re.I)
+_PAST = re.compile(r"\b(\w{3,}ed|was|were|had|did|made|went|took|got|ran|saw|began|bought|found|gave|wrote|built|"
+                   r"won|met|left|sold|told|came|became|felt|kept|spent|taught)\b", re.I)
+
+
+def ongoing(memory: str) -> bool:
+    """True when ``memory`` speaks of the present (a present-tense verb and no past-tense one)."""
+    return bool(_PRESENT.search(memory)) and not _PAST.search(memory)
+
+
+def centred(fact: str, memory: str, names: Sequence[str]) -> bool:
+    """True when what ``memory`` is about, its subject (the words before its verb, people's names aside), its verb,
+    or after "is" / "has" what follows, is a word of ``fact``: "Pottery helps Caroline cope" is about pottery,
+    "Caroline lives in Seattle with her dog Rex" is not about Rex, so Rex's death ends the first kind and leaves
+    the second."""
+    verb = _PRESENT.search(memory)
+    if verb is None:
+        return False
+    people = set().union(*(content_words(n) for n in names)) if names else set()
+    about = content_words(memory[:verb.start()]) | content_words(verb.group(0))
+    if not content_words(verb.group(0)):  # "is", "has", "does": what it is or has is what the memory is about
+        about |= content_words(memory[verb.end():])
+    return bool((about - people) & content_words(fact))
 
 
 def other_person(fact: str, memory: str, names: Sequence[str]) -> bool:

@@ -9,14 +9,17 @@ turns in, a few facts or one decision out), so no reply has to carry a whole lon
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from deltamem.agent.decide import (
     STILL_TRUE_SCHEMA,
     Decision,
+    centred,
     check,
     ends,
     judge_messages,
+    ongoing,
     other_person,
     parse_still_true,
     retracts,
@@ -25,12 +28,16 @@ from deltamem.agent.decide import (
 )
 from deltamem.agent.extract import (
     FACTS_SCHEMA,
+    JOIN_MAX_FACTS,
+    JOIN_MAX_WORDS,
     Facts,
     Window,
     about_person,
     adopted,
     copied_reply,
     extract_messages,
+    join,
+    opens_with,
     parse_facts,
     people,
     reattribute,
@@ -78,12 +85,12 @@ class WindowedEpisode:
             part = Session(window.messages, session.date, session.id)  # the window as a session of its own
             vocab = session_vocabulary(part)
             self._judged = 0
+            lines: dict[tuple[int, str], Line] = {}  # (best line, subject) -> the memory its facts went into
             for fact in facts.facts:
                 if support(fact, vocab) < cfg.guards.min_support:
                     refused.append(Rejected(Add(text=fact), "not supported by its window of the conversation"))
                     trace.append(FactTrace(n, fact, "REFUSED", note="not supported by the conversation"))
                     continue
-                local = attribute(fact, part)
                 best = _best_line(fact, window)
                 if not adopted(fact, best, window, names):
                     refused.append(Rejected(Add(text=fact), ASSISTANT_WORDS))
@@ -91,10 +98,20 @@ class WindowedEpisode:
                     continue
                 fact = reattribute(fact, best, names)
                 searches.append((fact,))
-                indices = tuple(window.start + i for i in local)
+                indices = tuple(window.start + i for i in attribute(fact, part))
                 decision = self._decide(fact, state, search, names)
+                subject = next((p for p in names if opens_with(fact, p)), None)
+                key = (id(best), subject) if best is not None and subject is not None else None
+                line = lines.get(key) if key is not None else None
+                if decision.kind == "NEW" and line is not None and line.takes(fact, state):
+                    line.add(fact, indices, state)
+                    trace.append(FactTrace(n, fact, "NEW", line.alias, f"joined to {line.alias}, a fact of its line"))
+                    continue
                 trace.append(FactTrace(n, fact, decision.kind, decision.target, decision.note))
-                _carry_out(decision, fact, indices, state, evidence(best, session.date) if cfg.evidence else "")
+                alias = _carry_out(decision, fact, indices, state,
+                                   evidence(best, session.date) if cfg.evidence else "")
+                if key is not None and alias is not None:
+                    lines[key] = Line(alias, key[1], [fact])
         if unreadable == len(parts) and self._turns:
             # Not one window gave a usable reply: an error with the raw text, memory untouched, as in session mode.
             raise AgentOutputError(f"no usable fact list in any of the {len(parts)} extraction replies",
@@ -142,18 +159,33 @@ class WindowedEpisode:
                                     + (f", about {person}" if person else "") + note))
         return Facts(tuple(found), tuple(dropped), readable or not passes)
 
-    def _decide(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]) -> Decision:
+    def _related(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]
+                 ) -> list[tuple[float, Item]]:
+        """The memories near ``fact`` in topic (or on its lasting attribute), nearest first; none of another
+        person."""
         cfg = self.config
         pool = state.adopt(search.search([fact], cfg.search_k)) + state.new_items()
         pool = [i for i in {i.alias: i for i in pool}.values() if not other_person(fact, i.text, names)]
         ranked = sorted(zip(state.similarities(fact, pool), range(len(pool)), strict=True), reverse=True)
-        related = [(s, pool[j]) for s, j in ranked
-                   if s >= cfg.relate_cosine or (s >= cfg.slot_cosine and same_slot(fact, pool[j].text))]
-        if related and (normalise(related[0][1].text) == normalise(fact) or related[0][0] >= cfg.same_cosine):
+        return [(s, pool[j]) for s, j in ranked
+                if s >= cfg.relate_cosine or (s >= cfg.slot_cosine and same_slot(fact, pool[j].text))]
+
+    def _repeat(self, fact: str, related: list[tuple[float, Item]]) -> Decision | None:
+        """SAME when ``fact`` repeats its nearest memory or says nothing one of them does not, else None."""
+        if related and (normalise(related[0][1].text) == normalise(fact) or
+                        related[0][0] >= self.config.same_cosine):
             return Decision("SAME", related[0][1].alias, note="repeats a memory (no model call)")
         inside = next((i for _, i in related if subsumes(i.text, fact)), None)
         if inside is not None:
             return Decision("SAME", inside.alias, note="says nothing the memory does not (no model call)")
+        return None
+
+    def _decide(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]) -> Decision:
+        cfg = self.config
+        related = self._related(fact, state, search, names)
+        repeat = self._repeat(fact, related)
+        if repeat is not None:
+            return repeat
         # Facts of this same session are only checked for repeats, and a fact that says more than an earlier one
         # of the session takes its place ("Ana is a nurse", then "Ana works as a nurse in Lyon"): a session rarely
         # contradicts itself, and judging each new fact against the others would cost a call per pair. (A stored
@@ -163,11 +195,16 @@ class WindowedEpisode:
             return Decision("UPDATE", wider.alias, "says more than a fact of this session (no model call)")
         candidates = [i for _, i in related if i.entry is not None][:cfg.max_candidates]
         ended = next((i for i in candidates if ends(fact, i.text, names)), None)
+        # What the fact ends may be in more than one memory ("signed up for a pottery class", "pottery helps her
+        # cope"): the nearest is replaced (or retracted), the others about it that speak of the present are deleted.
+        also = tuple(i.alias for s, i in related if ended is not None and i is not ended and i.entry is not None
+                     and s >= cfg.also_end_cosine and ends(fact, i.text, names) and ongoing(i.text)
+                     and centred(fact, i.text, names))
         if ended is not None and retracts(fact, ended.text):
-            return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)")
+            return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)", also)
         if ended is not None:
-            return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)"), fact, ended,
-                         names)
+            return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)", also), fact,
+                         ended, names)
         for item in candidates:
             if not self._budget_left() or self._judged >= cfg.max_judgements:
                 return Decision("NEW", note="judgement budget spent: added without a judgement")
@@ -183,15 +220,43 @@ class WindowedEpisode:
         return Decision("NEW")
 
 
+@dataclass(slots=True)
+class Line:
+    """The memory that the facts about one person written from one line went into (an ADD or the UPDATE of a
+    memory), so that a later new fact of that line is joined to it instead of stored apart
+    (:func:`~deltamem.agent.extract.join`): a small model splits a line into fragments that mean little alone."""
+
+    alias: str
+    subject: str
+    facts: list[str]
+
+    def takes(self, fact: str, state: WorkingState) -> bool:
+        """True when ``fact`` can join: the memory is still live and the joined fact stays within the limits."""
+        item = state.items[self.alias]
+        return (not item.deleted and len(self.facts) < JOIN_MAX_FACTS
+                and len(join([*self.facts, fact], self.subject).split()) <= JOIN_MAX_WORDS)
+
+    def add(self, fact: str, indices: tuple[int, ...], state: WorkingState) -> None:
+        """Join ``fact`` to the memory."""
+        item = state.items[self.alias]
+        self.facts.append(fact)
+        item.text, item.indices = join(self.facts, self.subject), tuple(sorted({*item.indices, *indices}))
+
+
 def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: WorkingState, evidence: str
-               ) -> None:
+               ) -> str | None:
+    """Apply the decision to the working state; the alias of the memory that now holds ``fact``, if one does."""
+    for alias in decision.also:
+        state.items[alias].deleted = True
     item: Item | None = state.items.get(decision.target) if decision.target else None
     if decision.kind == "NEW" or item is None:
-        state.add(fact, indices, evidence)
-    elif decision.kind == "DELETE":
+        return state.add(fact, indices, evidence).alias
+    if decision.kind == "DELETE":
         item.deleted = True
     elif decision.kind == "UPDATE":
         item.text, item.indices, item.evidence = fact, indices, evidence
+        return item.alias
+    return None
 
 
 #: Longest evidence line kept with a memory; a longer message is cut at a word.

@@ -141,7 +141,8 @@ _TALK = re.compile(
     r"expressed (her|his|their) (support|gratitude|thanks|appreciation|hope|excitement|admiration|happiness|joy)|"
     r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you)|"
     r"(says|said|say) (hi|hello|hey|goodbye|bye)|will (talk|chat|speak|catch up)\b.{0,30}\b(soon|later)|"
-    r"(will )?keeps? .{1,30} (posted|updated|in the loop))\b"
+    r"(will )?keeps? .{1,30} (posted|updated|in the loop)|"
+    r"(has|had|have|shared|shares|brought|brings) (some )?(sad|bad|good|big|great|exciting|happy|terrible) news)\b"
     # ... or only praise: the whole fact is that something (named in at most three words) looks or is nice.
     r"|^[\w'’-]+(?: [\w'’-]+){0,2} (looks|is|was|are|were|sounds|seems) (so |really |very |truly |super )?"
     r"(fancy|gorgeous|beautiful|amazing|awesome|great|cool|lovely|nice|stunning|calming|wonderful|incredible|"
@@ -150,7 +151,10 @@ _TALK = re.compile(
 _PASSING = re.compile(
     r"^[\w' .-]{1,60}?\b(is|was|feels|felt|seems|is feeling) (doing )?(very |so |a bit |really )?"
     r"(well|fine|good|great|okay|ok|alright|tired|exhausted|sleepy|busy|bored|stressed|happy|sad|excited|nervous)"
-    r"( (today|now|right now|at the moment|these days))?[.!]?$", re.I)
+    r"( (today|now|right now|at the moment|these days))?[.!]?$"
+    # ... or a bodily state, whatever caused it ("Grace is tired from her long shift"): gone by the next session.
+    r"|^[\w' .-]{1,60}?\b(is|was|feels|felt|gets|got|seems|is feeling) (so |very |a bit |really |quite |pretty )?"
+    r"(tired|exhausted|sleepy|worn out|drained|hungry|jet-?lagged)\b(?! of\b)", re.I)  # "tired of her job" lasts
 # A "fact" whose object is a bare pronoun ("Bea's doctor confirmed it", "Jon loves them"), at most a time phrase after
 # it: what it refers to was in the conversation, not in the fact, so the memory would say nothing.
 _VAGUE = re.compile(
@@ -243,6 +247,26 @@ def adopted(fact: str, best: Message | None, window: Window, speakers: Sequence[
     said = set().union(*(content_words(m.text) for m in window.messages
                          if m.speaker.casefold() not in ASSISTANT_NAMES))
     return not words or 2 * len(words & said) >= len(words)
+
+
+#: At most this many facts of one line are joined into one, and the joined fact has at most this many words.
+JOIN_MAX_FACTS, JOIN_MAX_WORDS = 3, 40
+
+
+def opens_with(fact: str, subject: str) -> bool:
+    """True when ``fact`` opens with ``subject`` followed by a lower-case word ("Hana ran ..."), not "Hana's ..."."""
+    return re.match(rf"{re.escape(subject)} [a-z]", fact) is not None
+
+
+def join(facts: Sequence[str], subject: str) -> str:
+    """Facts about ``subject`` written from one line, as one fact: "Hana ran the Tokyo marathon." and "Hana finished
+    in four hours." become "Hana ran the Tokyo marathon and finished in four hours." (every fact opens with
+    ``subject``, see :func:`opens_with`). A small model splits one line into fragments that mean little alone
+    ("Ken enjoys the startup."); joined, the memory keeps them together, as the line did."""
+    if len(facts) == 1:
+        return facts[0]
+    clauses = [facts[0].rstrip(".!? ")] + [f[len(subject):].strip().rstrip(".!? ") for f in facts[1:]]
+    return ", ".join(clauses[:-1]) + ("," if len(clauses) > 2 else "") + f" and {clauses[-1]}."
 
 
 def repetitive(facts: Facts, *, limit: int = 3) -> Facts:

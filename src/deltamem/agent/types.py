@@ -26,6 +26,7 @@ class AgentConfig:
     same_cosine: float = 0.9  # ... and one this close is the same fact (no call)
     max_candidates: int = 2  # memories judged against one fact, nearest first
     max_judgements: int = 6  # judgement calls per window; past it, facts are added unjudged
+    also_end_cosine: float = 0.45  # a memory this close to a fact that ends it is deleted with the one it replaces
     per_person: bool = False  # one extraction call per person of the window (else one for everyone)
     evidence: bool = True  # keep the line each fact came from in the memory's metadata (the answerer reads it)
     extract_tokens: int = 400
