@@ -97,6 +97,14 @@ def test_demo_runs_with_hashing_embedder(cli, tmp_path: Path) -> None:  # type: 
     assert "Caroline moved to Seattle" in out
 
 
+def test_demo_without_home_removes_its_store(cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = cli("demo", "--embedder", "hashing", "--store-only")
+    assert "re-imported copy identical: True" in out and "was removed (--home DIR keeps it)" in out
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_session_view_lists_repaired_apart_from_dropped_ops() -> None:
     emb = HashingEmbedder(dim=64)
     mem = Memory(store=InMemoryStore(), embedder=emb)

@@ -78,27 +78,13 @@ def _step(title: str) -> None:
 
 
 def _run(home: Path | None, embedder: str, store_only: bool, strict: bool) -> None:
-    from deltamem.api import Memory
-    from deltamem.config import load_config
-    from deltamem.registry import parse_llm_spec
-
     started = time.perf_counter()
-    home = home or Path(tempfile.mkdtemp(prefix="deltamem-demo-"))
-    overrides: dict[str, Any] = {"home": str(home), "embedder": {"provider": embedder}}
-    if OPTS.llm:
-        overrides["llm"] = {k: v for k, v in parse_llm_spec(OPTS.llm).items() if v is not None}
-    if store_only:
-        overrides["llm"] = {"provider": "none"}
-    cfg = load_config(OPTS.config, env={}, overrides=overrides)
-    report: TourReport | None = None
-    with Memory.from_config(cfg) as m:
-        render.console.print(f"store: {cfg.sqlite_path()}   embedder: {m.embedder.name} ({m.embedder.dim}-d)"
-                             + ("" if m.llm is None else f"   llm: {m.llm.name}"))
-        if store_only:
-            ok = _store_tour(m, home)
-        else:
-            report = _agent_tour(m, home)
-            ok = report.all_passed or not strict
+    if home is None:  # a store of the demo's own: removed at the end, however the demo ends
+        with tempfile.TemporaryDirectory(prefix="deltamem-demo-") as tmp:
+            ok, report = _tours(Path(tmp), embedder, store_only, strict)
+        render.console.print(f"[dim]the demo's store in {tmp} was removed (--home DIR keeps it)[/]")
+    else:
+        ok, report = _tours(home, embedder, store_only, strict)
     total = time.perf_counter() - started
     if report is not None:
         _print_summary(report, total)
@@ -107,6 +93,27 @@ def _run(home: Path | None, embedder: str, store_only: bool, strict: bool) -> No
     render.console.print(f"[bold]demo finished in {total:.1f} s[/]")
     if not ok:
         raise typer.Exit(1)
+
+
+def _tours(home: Path, embedder: str, store_only: bool, strict: bool) -> tuple[bool, TourReport | None]:
+    """The store tour or the agent tour on a store in ``home``: (passed or not strict, the agent tour's report)."""
+    from deltamem.api import Memory
+    from deltamem.config import load_config
+    from deltamem.registry import parse_llm_spec
+
+    overrides: dict[str, Any] = {"home": str(home), "embedder": {"provider": embedder}}
+    if OPTS.llm:
+        overrides["llm"] = {k: v for k, v in parse_llm_spec(OPTS.llm).items() if v is not None}
+    if store_only:
+        overrides["llm"] = {"provider": "none"}
+    cfg = load_config(OPTS.config, env={}, overrides=overrides)
+    with Memory.from_config(cfg) as m:
+        render.console.print(f"store: {cfg.sqlite_path()}   embedder: {m.embedder.name} ({m.embedder.dim}-d)"
+                             + ("" if m.llm is None else f"   llm: {m.llm.name}"))
+        if store_only:
+            return _store_tour(m, home), None
+        report = _agent_tour(m, home)
+        return report.all_passed or not strict, report
 
 
 def _agent_tour(m: Any, home: Path, *, questions: int | None = None) -> TourReport:
