@@ -45,6 +45,7 @@ def test_join_reads_as_one_sentence_and_stops_at_its_limits() -> None:
     assert join(["Ken left Google.", "Ken is an engineer at a startup.", "Ken enjoys it a lot."], "Ken") == (
         "Ken left Google, is an engineer at a startup, and enjoys it a lot.")
     assert opens_with("Hana ran.", "Hana") and not opens_with("Hana's time was good.", "Hana")
+    assert not opens_with("Caroline and Melanie have been married for 5 years.", "Caroline")
     likes = " ".join(f"apple{i}" for i in range(25))
     hates = " ".join(f"onion{i}" for i in range(25))
     model = Model([[f"Ana likes {likes}.", f"Ana hates {hates}."]])

@@ -254,8 +254,9 @@ JOIN_MAX_FACTS, JOIN_MAX_WORDS = 3, 40
 
 
 def opens_with(fact: str, subject: str) -> bool:
-    """True when ``fact`` opens with ``subject`` followed by a lower-case word ("Hana ran ..."), not "Hana's ..."."""
-    return re.match(rf"{re.escape(subject)} [a-z]", fact) is not None
+    """True when ``fact`` opens with ``subject`` alone followed by a lower-case word ("Hana ran ..."), not
+    "Hana's ..." and not "Hana and Jon ..." (whose subject is two people)."""
+    return re.match(rf"{re.escape(subject)} (?!(and|or|with|nor|&)\b)[a-z]", fact) is not None
 
 
 def join(facts: Sequence[str], subject: str) -> str:
