@@ -25,7 +25,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from deltamem.agent.guards import content_words, detail_words, normalise
+from deltamem.agent.guards import content_words, detail_words, name_words, normalise
 from deltamem.agent.prompts import load
 from deltamem.agent.working import Item
 
@@ -128,8 +128,7 @@ _MOVE_WORDS = content_words("lives lived living moved relocated settled")
 def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
     """True when ``fact`` states the end of what ``memory`` says: an ending word and a content word in common other
     than the people's names, or a move to a place the memory of where the person lives does not name."""
-    people = set().union(*(content_words(n) for n in names)) if names else set()
-    shared = (content_words(fact) & content_words(memory)) - people
+    shared = (content_words(fact) & content_words(memory)) - name_words(names)
     if _MOVE.search(fact) and _LIVES.search(memory):
         return not shared - _MOVE_WORDS
     return bool(_ENDS.search(fact)) and bool(shared)
@@ -157,11 +156,10 @@ def centred(fact: str, memory: str, names: Sequence[str]) -> bool:
     verb = _PRESENT.search(memory)
     if verb is None:
         return False
-    people = set().union(*(content_words(n) for n in names)) if names else set()
     about = content_words(memory[:verb.start()]) | content_words(verb.group(0))
     if not content_words(verb.group(0)):  # "is", "has", "does": what it is or has is what the memory is about
         about |= content_words(memory[verb.end():])
-    return bool((about - people) & content_words(fact))
+    return bool((about - name_words(names)) & content_words(fact))
 
 
 def other_person(fact: str, memory: str, names: Sequence[str]) -> bool:

@@ -159,33 +159,18 @@ class WindowedEpisode:
                                     + (f", about {person}" if person else "") + note))
         return Facts(tuple(found), tuple(dropped), readable or not passes)
 
-    def _related(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]
-                 ) -> list[tuple[float, Item]]:
-        """The memories near ``fact`` in topic (or on its lasting attribute), nearest first; none of another
-        person."""
+    def _decide(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]) -> Decision:
         cfg = self.config
         pool = state.adopt(search.search([fact], cfg.search_k)) + state.new_items()
         pool = [i for i in {i.alias: i for i in pool}.values() if not other_person(fact, i.text, names)]
         ranked = sorted(zip(state.similarities(fact, pool), range(len(pool)), strict=True), reverse=True)
-        return [(s, pool[j]) for s, j in ranked
-                if s >= cfg.relate_cosine or (s >= cfg.slot_cosine and same_slot(fact, pool[j].text))]
-
-    def _repeat(self, fact: str, related: list[tuple[float, Item]]) -> Decision | None:
-        """SAME when ``fact`` repeats its nearest memory or says nothing one of them does not, else None."""
-        if related and (normalise(related[0][1].text) == normalise(fact) or
-                        related[0][0] >= self.config.same_cosine):
+        related = [(s, pool[j]) for s, j in ranked
+                   if s >= cfg.relate_cosine or (s >= cfg.slot_cosine and same_slot(fact, pool[j].text))]
+        if related and (normalise(related[0][1].text) == normalise(fact) or related[0][0] >= cfg.same_cosine):
             return Decision("SAME", related[0][1].alias, note="repeats a memory (no model call)")
         inside = next((i for _, i in related if subsumes(i.text, fact)), None)
         if inside is not None:
             return Decision("SAME", inside.alias, note="says nothing the memory does not (no model call)")
-        return None
-
-    def _decide(self, fact: str, state: WorkingState, search: MemorySearch, names: list[str]) -> Decision:
-        cfg = self.config
-        related = self._related(fact, state, search, names)
-        repeat = self._repeat(fact, related)
-        if repeat is not None:
-            return repeat
         # Facts of this same session are only checked for repeats, and a fact that says more than an earlier one
         # of the session takes its place ("Ana is a nurse", then "Ana works as a nurse in Lyon"): a session rarely
         # contradicts itself, and judging each new fact against the others would cost a call per pair. (A stored
@@ -197,12 +182,12 @@ class WindowedEpisode:
         ended = next((i for i in candidates if ends(fact, i.text, names)), None)
         # What the fact ends may be in more than one memory ("signed up for a pottery class", "pottery helps her
         # cope"): the nearest is replaced (or retracted), the others about it that speak of the present are deleted.
-        also = tuple(i.alias for s, i in related if ended is not None and i is not ended and i.entry is not None
-                     and s >= cfg.also_end_cosine and ends(fact, i.text, names) and ongoing(i.text)
-                     and centred(fact, i.text, names))
-        if ended is not None and retracts(fact, ended.text):
-            return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)", also)
         if ended is not None:
+            also = tuple(i.alias for s, i in related if i is not ended and i.entry is not None
+                         and s >= cfg.also_end_cosine and ends(fact, i.text, names) and ongoing(i.text)
+                         and centred(fact, i.text, names))
+            if retracts(fact, ended.text):
+                return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)", also)
             return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)", also), fact,
                          ended, names)
         for item in candidates:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deltamem.agent.guards import content_words
+from deltamem.agent.guards import content_words, name_words
 from deltamem.agent.prompting import session_date_line
 from deltamem.agent.prompts import load
 from deltamem.agent.session import Message, Session
@@ -242,8 +242,7 @@ def adopted(fact: str, best: Message | None, window: Window, speakers: Sequence[
     after = window.messages.index(best) + 1
     if after < len(window.messages) and _YES.match(window.messages[after].text):
         return True
-    names = set().union(*(content_words(n) for n in speakers)) if speakers else set()
-    words = content_words(fact) - names
+    words = content_words(fact) - name_words(speakers)
     said = set().union(*(content_words(m.text) for m in window.messages
                          if m.speaker.casefold() not in ASSISTANT_NAMES))
     return not words or 2 * len(words & said) >= len(words)

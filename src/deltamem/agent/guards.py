@@ -65,6 +65,11 @@ def content_words(text: str) -> set[str]:
     return out
 
 
+def name_words(names: Sequence[str]) -> set[str]:
+    """The content words of people's names (left out when two texts are compared on what they say)."""
+    return set().union(*(content_words(n) for n in names))
+
+
 def detail_words(text: str) -> set[str]:
     """Stemmed words without stopwords, with dates and numbers: what a fact says, for comparing the details of two
     facts (a fact whose words are all in another's says nothing the other does not)."""
