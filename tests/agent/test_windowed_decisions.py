@@ -95,6 +95,17 @@ def test_a_fact_ending_in_a_bare_pronoun_is_refused(fact: str, refused: bool) ->
         assert "pronoun" in out.dropped[0][1]
 
 
+@pytest.mark.parametrize(("fact", "kept"), [
+    ("Caroline has sad news: Rex died yesterday.", "Caroline shared that Rex died yesterday."),
+    ("Ana has big news that she got the job.", "Ana shared that she got the job."),
+    ("Ben shared some exciting news, Ben is moving to Oslo in May.", "Ben is moving to Oslo in May."),
+    ("Caroline has sad news about Rex.", None),  # the announcement alone says nothing
+])
+def test_an_announcement_keeps_the_news_it_carries(fact: str, kept: str | None) -> None:
+    out = screen(Facts((fact,)), ["Caroline", "Ana", "Ben"])
+    assert out.facts == ((kept,) if kept else ())
+
+
 def test_the_assistants_words_are_not_the_persons() -> None:
     lines = (("Caroline", "I have sad news. Rex died yesterday."),
              ("Assistant", "I'm so sorry, Caroline. Rex was lucky to have you, what a loss."))

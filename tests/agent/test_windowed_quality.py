@@ -112,7 +112,7 @@ def test_a_change_of_a_lasting_attribute_is_judged_however_it_is_worded() -> Non
 @pytest.mark.parametrize("fact", [
     "Omar is well.", "Omar is doing fine today.", "Nina feels a bit tired.", "Omar says hi to the assistant.",
     "Nina will talk to Omar soon.", "Nina will keep Omar posted.", "Omar's bowl looks so fancy.",
-    "Nina's painting is gorgeous!",
+    "Nina's painting is gorgeous!", "Omar is welcome to London!", "Nina welcomed Omar back.",
 ])
 def test_greetings_and_passing_states_are_not_facts(fact: str) -> None:
     out = screen(Facts((fact,)), ["Omar", "Nina", "Assistant"])
@@ -122,7 +122,7 @@ def test_greetings_and_passing_states_are_not_facts(fact: str) -> None:
 @pytest.mark.parametrize("fact", [
     "Melanie carves out some me-time each day by running.", "Grace is tired of her job at the pharmacy.",
     "Caroline is a well known painter.", "Nina is happy with her new flat in Oslo.",
-    "Nina's painting of a lake is gorgeous.",
+    "Nina's painting of a lake is gorgeous.", "Nina moved to London in May.",
 ])
 def test_lasting_facts_pass_the_screen(fact: str) -> None:
     assert screen(Facts((fact,)), ["Melanie", "Grace", "Caroline", "Nina"]).facts == (fact,)

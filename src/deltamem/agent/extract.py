@@ -137,7 +137,8 @@ ASSISTANT_NAMES = frozenset({"assistant", "ai", "bot", "chatbot", "system", "mod
 # nothing about the person; the prompt asks to skip these and small models write them anyway.
 _TALK = re.compile(
     r"^[\w' .-]{1,60}?\b(asked|asks|thanked|thanks|congratulated|praised|complimented|agreed|agrees|greeted|"
-    r"apologi[sz]ed|wished|appreciated|appreciates|encouraged|reassured|replied|responded|said goodbye|"
+    r"apologi[sz]ed|wished|welcomed|(is|was|are) welcome (to|in|back|home)|appreciated|appreciates|encouraged|"
+    r"reassured|replied|responded|said goodbye|"
     r"expressed (her|his|their) (support|gratitude|thanks|appreciation|hope|excitement|admiration|happiness|joy)|"
     r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you)|"
     r"(says|said|say) (hi|hello|hey|goodbye|bye)|will (talk|chat|speak|catch up)\b.{0,30}\b(soon|later)|"
@@ -165,6 +166,24 @@ _VAGUE = re.compile(
 _FIRST_PERSON = re.compile(r"(?<![\w-])(I|I'm|I've|I'll|I'd|me|my|mine|myself)(?![\w-])")
 
 
+# "Caroline has sad news: Rex died yesterday": the announcement wraps the fact; the news after it is kept.
+_NEWS = re.compile(
+    r"^(?P<who>[\w'’ .-]{1,60}?) (?:has|had|have|shared|shares|brought|brings) (?:some )?(?:(?:sad|bad|good|big|"
+    r"great|exciting|happy|terrible) )?news(?: about [^:,]{1,40}?)?(?::|,| that| -| —)\s+(?P<news>\S.{8,})$", re.I)
+
+
+def unwrap_news(fact: str) -> str:
+    """The news an announcement carries ("Ana has big news: she got the job." -> "Ana shared that she got the
+    job."); a fact that is no announcement with its news is returned as it is."""
+    m = _NEWS.match(fact)
+    if m is None:
+        return fact
+    who, news = m.group("who"), m.group("news")
+    if news.casefold().startswith(who.casefold() + " "):
+        return news
+    return f"{who} shared that {news}"
+
+
 #: The reason given for a "fact" that is a line of the conversation copied, not written as a fact.
 COPIED = "a line of the conversation, not a fact in the third person"
 
@@ -181,7 +200,7 @@ def screen(facts: Facts, speakers: Sequence[str]) -> Facts:
     assistants = {s.casefold() for s in speakers if s.casefold() in ASSISTANT_NAMES}
     kept: list[str] = []
     dropped = list(facts.dropped)
-    for fact in facts.facts:
+    for fact in map(unwrap_news, facts.facts):
         head = fact.split(maxsplit=1)[0].rstrip(":,'s’").casefold()
         if head in assistants or (head == "the" and fact.casefold().startswith("the assistant")):
             dropped.append((fact, "about what the assistant said, which the person did not adopt"))
