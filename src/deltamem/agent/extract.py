@@ -133,6 +133,9 @@ def parse_facts(text: str) -> Facts:
 
 #: Speaker names that stand for the assistant side of a chat (role names as OpenAI-style messages carry them).
 ASSISTANT_NAMES = frozenset({"assistant", "ai", "bot", "chatbot", "system", "model"})
+# How a fact announces news ("Caroline has sad news", "Ben shared some exciting news"): the verb and the kind of news.
+_ANNOUNCES = r"(?:has|had|have|shared|shares|brought|brings)"
+_NEWS_KIND = r"(?:sad|bad|good|big|great|exciting|happy|terrible)"
 # A "fact" that only reports a move of the conversation (a question, thanks, praise, agreement, a wish) records
 # nothing about the person; the prompt asks to skip these and small models write them anyway.
 _TALK = re.compile(
@@ -143,7 +146,7 @@ _TALK = re.compile(
     r"(is|was) (happy|glad|proud|grateful|thankful) (for|to hear|of) (her|him|them|you)|"
     r"(says|said|say) (hi|hello|hey|goodbye|bye)|will (talk|chat|speak|catch up)\b.{0,30}\b(soon|later)|"
     r"(will )?keeps? .{1,30} (posted|updated|in the loop)|"
-    r"(has|had|have|shared|shares|brought|brings) (some )?(sad|bad|good|big|great|exciting|happy|terrible) news)\b"
+    rf"{_ANNOUNCES} (some )?{_NEWS_KIND} news)\b"
     # ... or only praise: the whole fact is that something (named in at most three words) looks or is nice.
     r"|^[\w'’-]+(?: [\w'’-]+){0,2} (looks|is|was|are|were|sounds|seems) (so |really |very |truly |super )?"
     r"(fancy|gorgeous|beautiful|amazing|awesome|great|cool|lovely|nice|stunning|calming|wonderful|incredible|"
@@ -168,8 +171,8 @@ _FIRST_PERSON = re.compile(r"(?<![\w-])(I|I'm|I've|I'll|I'd|me|my|mine|myself)(?
 
 # "Caroline has sad news: Rex died yesterday": the announcement wraps the fact; the news after it is kept.
 _NEWS = re.compile(
-    r"^(?P<who>[\w'’ .-]{1,60}?) (?:has|had|have|shared|shares|brought|brings) (?:some )?(?:(?:sad|bad|good|big|"
-    r"great|exciting|happy|terrible) )?news(?: about [^:,]{1,40}?)?(?::|,| that| -| —)\s+(?P<news>\S.{8,})$", re.I)
+    rf"^(?P<who>[\w'’ .-]{{1,60}}?) {_ANNOUNCES} (?:some )?(?:{_NEWS_KIND} )?news(?: about [^:,]{{1,40}}?)?"
+    r"(?::|,| that| -| —)\s+(?P<news>\S.{8,})$", re.I)
 
 
 def unwrap_news(fact: str) -> str:
