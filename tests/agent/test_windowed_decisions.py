@@ -1,16 +1,17 @@
 """Model-free decisions of the windowed episode: a negation that only says a memory is no longer so retracts it
 (DELETE, of the memory it is about and no other), a fact that says nothing a memory does not is a no-op, a fact
 that says more than an earlier fact of the same session takes its place, and a fact that ends in a bare pronoun is
-refused."""
+refused; a start at another workplace ends the old job, so does an opposite liking of the same thing, and a memory
+a fact ends only in part keeps the rest."""
 
 from __future__ import annotations
 
 import pytest
-from tests.agent.helpers_windowed import NS, Model, memory, run, session
+from tests.agent.helpers_windowed import DATE, NS, Model, memory, run, session
 
-from deltamem.agent.decide import retracts, subsumes
-from deltamem.agent.extract import Facts, screen
-from deltamem.core import Add, Delete
+from deltamem.agent.decide import clauses, ends, kept, retracts, subsumes
+from deltamem.agent.extract import Facts, join, screen
+from deltamem.core import Add, Delete, Update
 
 
 def _id(mem, word: str) -> str:  # type: ignore[no-untyped-def]
@@ -26,6 +27,16 @@ def test_a_negation_retracts_the_memory_it_is_about() -> None:
     assert result.facts[0].decision == "DELETE"
     mem.apply(result.ops, namespace=NS)
     assert [e.text for e in mem.get_all(namespace=NS)] == ["Elena studies medicine."]
+
+
+def test_a_negation_of_part_of_a_memory_keeps_the_rest() -> None:
+    mem = memory("Elena is dating Pablo and works at a bank.")
+    model = Model([["Elena is not seeing Pablo anymore."]], lambda old, new: True)
+    result = run(mem, model, session(("Elena", "I'm not seeing Pablo anymore.")), relate_cosine=-1.0)
+    before = mem.get(_id(mem, "Pablo"), namespace=NS)
+    [op] = result.ops
+    assert isinstance(op, Update) and (op.id, op.text) == (before.id, "Elena works at a bank.")
+    assert op.timestamp == before.timestamp != DATE  # what is left was said when the memory was, not in this session
 
 
 def test_a_negation_about_someone_else_deletes_nothing() -> None:
@@ -121,3 +132,65 @@ def test_the_assistants_words_are_kept_where_the_person_says_yes() -> None:
     model = Model([["Caroline works at Seattle Children's Hospital."]])
     result = run(memory(), model, session(*lines))
     assert [op.text for op in result.ops] == ["Caroline works at Seattle Children's Hospital."]
+
+
+@pytest.mark.parametrize(("text", "parts"), [
+    ("Ana works at Lumen and has been a nurse for ten years.",
+     ["Ana works at Lumen.", "Ana has been a nurse for ten years."]),
+    ("Ana ran the Tokyo marathon, finished in four hours, and felt proud.",
+     ["Ana ran the Tokyo marathon.", "Ana finished in four hours.", "Ana felt proud."]),
+    ("Ana lives in Lyon with her dog Rex, a five-year-old beagle.", None),  # ", a": no verb, one clause
+    ("Ana likes apples, pears and bananas.", None),
+    ("Ana met Tom, Fred and Mildred Smith.", None),
+    ("Tom and Ana married in May.", None),  # does not open with Ana alone
+])
+def test_clauses_undo_a_join(text: str, parts: list[str] | None) -> None:
+    assert clauses(text, text.split()[0]) == (parts or [text])
+    assert join(clauses(text, text.split()[0]), text.split()[0]) == text
+
+
+@pytest.mark.parametrize(("fact", "memory_text", "ended"), [
+    ("Ana starts at Vale Clinic next Monday.", "Ana works as a nurse at Lumen Hospital.", True),
+    ("Ana started working for Acme in May.", "Ana has a job at Vale Clinic.", True),
+    ("Ana starts at Lumen Hospital North next week.", "Ana works at Lumen Hospital.", False),  # the same place
+    ("Ana starts at Vale Clinic next Monday.", "Ana volunteers at Lumen Hospital.", False),  # no job there
+    ("Ana starts at noon on Mondays.", "Ana works as a nurse at Lumen Hospital.", False),  # no workplace named
+])
+def test_starting_at_another_workplace_ends_the_job(fact: str, memory_text: str, ended: bool) -> None:
+    assert ends(fact, memory_text, ["Ana"]) is ended
+
+
+@pytest.mark.parametrize(("fact", "memory_text", "ended"), [
+    ("Ana has come to enjoy puzzle games.", "Ana doesn't like to play puzzle games, because they need patience.", True),
+    ("Ana dislikes jazz now.", "Ana loves jazz.", True),
+    ("Ana loves strategy board games.", "Ana doesn't like puzzle games.", False),  # another kind of game
+    ("Ana loves Thai food.", "Ana hates spicy food.", False),  # both can be true
+    ("Ana loves jazz.", "Ana listens to jazz every day.", False),  # no opposite liking
+])
+def test_an_opposite_liking_of_the_same_thing_ends_the_memory(fact: str, memory_text: str, ended: bool) -> None:
+    assert ends(fact, memory_text, ["Ana"]) is ended
+
+
+def test_a_new_job_replaces_only_the_part_of_a_memory_it_ends() -> None:
+    mem = memory()
+    mem.add([Add(text="Caroline works as a nurse at Boston Children's Hospital and has been a nurse for eight "
+                      "years.", metadata={"evidence": "Caroline said on 15 January 2024: \"Eight years now.\""})],
+            namespace=NS)
+    model = Model([["Caroline starts at Seattle Children's Hospital next Monday."]], lambda old, new: True)
+    result = run(mem, model, session(("Caroline", "I start at Seattle Children's Hospital next Monday.")))
+    assert [k for k, _ in model.calls] == ["extract"]  # decided by the rule, not by the judge (who says "true")
+    update, add = sorted(result.ops, key=lambda op: type(op).__name__, reverse=True)
+    assert isinstance(update, Update) and update.text == "Caroline has been a nurse for eight years."
+    assert update.metadata == {"evidence": "Caroline said on 15 January 2024: \"Eight years now.\""}  # its own source
+    assert isinstance(add, Add) and add.text.startswith("Caroline starts at Seattle Children's Hospital")
+    mem.apply(result.ops, namespace=NS)
+    assert not any("Boston" in e.text for e in mem.get_all(namespace=NS))
+
+
+def test_a_memory_the_fact_ends_whole_is_replaced_whole() -> None:
+    assert kept("Ana quit the pottery class.", "Ana signed up for a pottery class and made her first bowl.",
+                ["Ana"]) == "Ana made her first bowl."
+    assert kept("Ana quit the pottery class.", "Ana signed up for a pottery class.", ["Ana"]) == ""
+    assert kept("Ana moved to Lyon.", "Ana lives in Paris with her dog Rex, a beagle.", ["Ana"]) == ""
+    assert kept("Ana has come to enjoy puzzle games.", "Ana doesn't like puzzle games, because they need patience, "
+                "and doesn't like VR games.", ["Ana"]) == "Ana doesn't like VR games."

@@ -25,6 +25,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from deltamem.agent.extract import join, opens_with
 from deltamem.agent.guards import content_words, detail_words, name_words, normalise
 from deltamem.agent.prompts import load
 from deltamem.agent.working import Item
@@ -79,6 +80,8 @@ class Decision:
     target: str = ""
     note: str = ""
     also: tuple[str, ...] = ()  # aliases of further memories the fact ends, deleted with an UPDATE (see ongoing)
+    keep: str = ""  # what the memory says that the fact does not end (see kept): the memory keeps it, an UPDATE's
+    # fact is then added, and a DELETE rewrites the memory to it instead of deleting it
 
 
 def check(decision: Decision, fact: str, item: Item | None, names: Sequence[str]) -> Decision:
@@ -99,7 +102,8 @@ _SLOTS = tuple(re.compile(p, re.I) for p in (
     r"\b(liv(e|es|ed|ing) (in|at|near|with)|mov(e|ed|es|ing) (to|from|out|back|away|abroad)|relocat\w*|"
     r"settled (in|down)|hometown)\b",  # home
     r"\b(jobs?|hired|employ\w*|career|quit|fired|laid off|retired|promoted|promotion|"
-    r"work(s|ed|ing)? (as|at|for))\b",  # work
+    r"work(s|ed|ing)? (as|at|for)|"
+    r"(start(s|ed|ing)?|began|begins) (a (new )?job|work(ing)? (at|for)|at (?-i:[A-Z])\w*))\b",  # work
     r"\b(dating|dated|married|marry|engaged|divorc\w*|partner|boyfriend|girlfriend|husband|wife|broke up)\b",
     r"\b(stud(y|ies|ied|ying) (at|in|for)|student at|(enrolled|graduated) (at|from|in)|degree in|"
     r"major(s|ed|ing)? in|(goes|went|going) to (college|university))\b",  # studies
@@ -119,6 +123,18 @@ def same_slot(fact: str, memory: str) -> bool:
 _ENDS = re.compile(r"\b(no longer|not\b.{0,40}\b(anymore|any more)|quit|gave up|broke up|split up|divorced|"
                    r"passed away|died|stopped \w+ing|left (her|his|their) (job|work)|left [A-Z]\w+|"
                    r"(got|was|has been|gets|is) promoted)\b")
+# Starting at a named workplace ends a memory of working at another one; the 1.5B judge kept both as true.
+_PLACE = r"(?P<place>[A-Z][\w'’&.-]*(?: (?:of |the |and |& )?[A-Z][\w'’&.-]*)*)"
+_JOB_START = re.compile(r"\b(?:start(?:s|ed|ing)?|began|begins) (?:a (?:new )?job |a position |work(?:ing)? )?"
+                        rf"(?:at|for|with) {_PLACE}")
+_WORKS_AT = re.compile(rf"\b(?:(?:works?|worked|working)(?: as [^,.]{{1,40}}?)? (?:at|for)|"
+                       rf"(?:job|position|employed) (?:at|by|with)) {_PLACE}")
+# A changed liking: the fact says the person likes what the memory says they dislike, or the other way round ("Ana
+# has come to enjoy puzzle games" / "Ana doesn't like puzzle games"); the 1.5B judge kept both as true (HaluMem dev).
+_DISLIKES = re.compile(r"\b(dislike[sd]?|hate[sd]?|(does|do|did)(n[’']t| not) (really )?(like|love|enjoy|care for)|"
+                       r"(is|are|was)(n[’']t| not) (a fan of|into|fond of)|can(no|[’'])t stand)\b", re.I)
+_LIKES = re.compile(r"\b(like[sd]?|love[sd]?|enjoy(s|ed)?|adore[sd]?|prefer(s|red)?|appreciate[sd]?|"
+                    r"(is|are) (a fan of|into|fond of))\b", re.I)
 _MOVE = re.compile(r"\b(moved|relocated|settled) (to|in|into)\b", re.I)
 _LIVES = re.compile(r"\b(lives|lived|living) in\b", re.I)
 # The words of those two patterns: a move and a home memory share them without naming one place.
@@ -127,20 +143,86 @@ _MOVE_WORDS = content_words("lives lived living moved relocated settled")
 
 def ends(fact: str, memory: str, names: Sequence[str]) -> bool:
     """True when ``fact`` states the end of what ``memory`` says: an ending word and a content word in common other
-    than the people's names, or a move to a place the memory of where the person lives does not name."""
+    than the people's names, a move to a place the memory of where the person lives does not name, a start at a
+    workplace other than the one the memory says the person works at, or a liking opposite to the memory's of the
+    same thing."""
     shared = (content_words(fact) & content_words(memory)) - name_words(names)
+    start, job = _JOB_START.search(fact), _WORKS_AT.search(memory)
+    if start and job:
+        new, old = normalise(start["place"]), normalise(job["place"])
+        return new not in old and old not in new
+    if _liking(fact) * _liking(memory) == -1:  # opposite likings: ended when they are of the same thing
+        a, b = _liked(fact) - name_words(names), _liked(memory) - name_words(names)
+        return bool(a and b) and (a <= b or b <= a)
     if _MOVE.search(fact) and _LIVES.search(memory):
         return not shared - _MOVE_WORDS
     return bool(_ENDS.search(fact)) and bool(shared)
 
 
+def _liking(text: str) -> int:
+    """-1 when ``text`` says someone dislikes something, 1 when it says they like it, else 0."""
+    return -1 if _DISLIKES.search(text) else 1 if _LIKES.search(text) else 0
+
+
+# Where what is liked ends ("puzzle games, because ...") and the words that say how, not what ("to play", "now").
+_LIKED_END = re.compile(r"[,;.!?]| (because|since|as|which|that|when|while|but|for|due|so|though|although)\b")
+_LIKED_FILLER = content_words("play playing watch watching eat eating drink drinking listen listening read reading "
+                              "go going do doing now really also still more anymore much very lot lately")
+
+
+def _liked(text: str) -> set[str]:
+    """The content words of what ``text`` says is liked or disliked: after its first liking verb, up to a comma or
+    a reason, less the words of how ("to play", "now")."""
+    m = _DISLIKES.search(text) or _LIKES.search(text)
+    if m is None:
+        return set()
+    rest = text[m.end():]
+    end = _LIKED_END.search(rest)
+    return content_words(rest[:end.start()] if end else rest) - _LIKED_FILLER
+
+
 # A memory of something still going on ("Pottery helps Caroline cope", "Marco smokes after dinner"), as opposed to
 # a past event ("Caroline made her first bowl"): when a fact ends what it is about, it is no longer true.
-_PRESENT = re.compile(r"\b(is|are|am|has|have|does|loves?|likes?|enjoys?|helps?|works?|lives?|plays?|goes|"
-                      r"wants?|plans?|keeps?|takes?|attends?|practi[cs]es?|teaches|owns?|uses?|feels?|finds?|"
-                      r"makes|gets|hopes?|smokes?|drinks?|eats?)\b", re.I)
-_PAST = re.compile(r"\b(\w{3,}ed|was|were|had|did|made|went|took|got|ran|saw|began|bought|found|gave|wrote|built|"
-                   r"won|met|left|sold|told|came|became|felt|kept|spent|taught)\b", re.I)
+_PRESENT_VERBS = (r"is|are|am|has|have|does|loves?|likes?|enjoys?|helps?|works?|lives?|plays?|goes|wants?|plans?|"
+                  r"keeps?|takes?|attends?|practi[cs]es?|teaches|owns?|uses?|feels?|finds?|makes|gets|hopes?|"
+                  r"smokes?|drinks?|eats?")
+_PAST_VERBS = (r"\w{3,}ed|was|were|had|did|made|went|took|got|ran|saw|began|bought|found|gave|wrote|built|won|met|"
+               r"left|sold|told|came|became|felt|kept|spent|taught")
+_PRESENT = re.compile(rf"\b({_PRESENT_VERBS})\b", re.I)
+_PAST = re.compile(rf"\b({_PAST_VERBS})\b", re.I)
+
+
+# Where a joined memory (:func:`~deltamem.agent.extract.join`) passes from one clause to the next: ", " or " and "
+# before a verb of one of those two lists, its subject left out ("... Children's Hospital and has been a nurse").
+_CLAUSE_BREAK = re.compile(rf"(?:,? and |, )(?=[a-z])(?=(?:will|would|can|could|should|starts|{_PRESENT_VERBS}|"
+                           rf"{_PAST_VERBS}|(?:does|do|did|is|has)(?:n[’']t| not)|dislikes|hates|prefers)\b)")
+
+
+def clauses(memory: str, subject: str) -> list[str]:
+    """A memory about ``subject`` as the facts it joins, each a sentence: the inverse of
+    :func:`~deltamem.agent.extract.join` ("Ana works at Lumen and has been a nurse for ten years." -> "Ana works at
+    Lumen.", "Ana has been a nurse for ten years."). A memory that does not open with ``subject`` is one clause, and
+    so is a part too short to stand alone (it stays with the one before)."""
+    if not opens_with(memory, subject):
+        return [memory]
+    body = memory[len(subject):].strip().rstrip(".!? ")
+    parts, start = [], 0
+    for m in _CLAUSE_BREAK.finditer(body):
+        if len(body[start:m.start()].split()) >= 2 and len(body[m.end():].split()) >= 2:
+            parts.append(body[start:m.start()])
+            start = m.end()
+    parts.append(body[start:])
+    return [f"{subject} {p.strip()}." for p in parts]
+
+
+def kept(fact: str, memory: str, names: Sequence[str]) -> str:
+    """What ``memory`` still says once ``fact`` has ended part of it: the clauses of a joined memory that the fact
+    does not end ("Ana works at Lumen and has been a nurse for ten years." after "Ana starts at Vale Clinic." ->
+    "Ana has been a nurse for ten years."); empty when the fact ends all of it or none of it alone."""
+    subject = next((p for p in names if opens_with(memory, p)), None)
+    parts = clauses(memory, subject) if subject is not None else [memory]
+    rest = [c for c in parts if not ends(fact, c, names)]
+    return join(rest, subject) if subject is not None and 0 < len(rest) < len(parts) else ""
 
 
 def ongoing(memory: str) -> bool:

@@ -19,6 +19,7 @@ from deltamem.agent.decide import (
     check,
     ends,
     judge_messages,
+    kept,
     ongoing,
     other_person,
     parse_still_true,
@@ -52,6 +53,7 @@ from deltamem.agent.tools import MemorySearch
 from deltamem.agent.types import AgentConfig, AgentResult, FactTrace, Turn
 from deltamem.agent.working import Item, WorkingState
 from deltamem.core import Add, AgentOutputError
+from deltamem.core.model import EVIDENCE_KEY
 from deltamem.embed.base import Embedder
 from deltamem.llm.base import ChatModel, Usage
 
@@ -186,10 +188,12 @@ class WindowedEpisode:
             also = tuple(i.alias for s, i in related if i is not ended and i.entry is not None
                          and s >= cfg.also_end_cosine and ends(fact, i.text, names) and ongoing(i.text)
                          and centred(fact, i.text, names))
+            rest = kept(fact, ended.text, names)
             if retracts(fact, ended.text):
-                return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)", also)
-            return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)", also), fact,
-                         ended, names)
+                return Decision("DELETE", ended.alias, "the fact only says it is no longer so (no model call)", also,
+                                rest)
+            return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)", also, rest),
+                         fact, ended, names)
         for item in candidates:
             if not self._budget_left() or self._judged >= cfg.max_judgements:
                 return Decision("NEW", note="judgement budget spent: added without a judgement")
@@ -236,6 +240,12 @@ def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: W
     item: Item | None = state.items.get(decision.target) if decision.target else None
     if decision.kind == "NEW" or item is None:
         return state.add(fact, indices, evidence).alias
+    if decision.keep:
+        # The memory keeps what the fact leaves true, with its source; an ending fact is a memory of its own.
+        item.text, item.trimmed = decision.keep, not item.indices  # not rewritten earlier in this episode
+        if item.entry is not None and not item.evidence:
+            item.evidence = str(item.entry.metadata.get(EVIDENCE_KEY, ""))
+        return state.add(fact, indices, evidence).alias if decision.kind == "UPDATE" else None
     if decision.kind == "DELETE":
         item.deleted = True
     elif decision.kind == "UPDATE":

@@ -189,12 +189,13 @@ def _attributed(op: Operation, session: Session) -> Operation:
 
 
 def _dated(op: Operation, session_date: datetime | None) -> Operation:
-    """Absolute dates for relative expressions; the memory's timestamp is the date meant, else the session date
-    (never a time the model wrote: the parser leaves those out)."""
+    """Absolute dates for relative expressions; the memory's timestamp is the date meant, else one the episode
+    kept (a memory left with part of its text keeps its date), else the session date (never a time the model wrote:
+    the parser leaves those out)."""
     if not isinstance(op, Add | Update) or session_date is None:
         return op
     r = resolve(op.text, session_date)
-    when = r.date or session_date
+    when = r.date or op.timestamp or session_date
     if isinstance(op, Add):
         return Add(text=r.text, timestamp=when, keywords=op.keywords, metadata=op.metadata,
                    message_indices=op.message_indices)

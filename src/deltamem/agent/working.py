@@ -30,6 +30,7 @@ class Item:
     indices: tuple[int, ...] = ()
     deleted: bool = False
     evidence: str = ""  # the conversation line the episode's text came from ("Name: ..."), kept as metadata
+    trimmed: bool = False  # a stored memory left with part of its text: it keeps its date
 
     @property
     def changed(self) -> bool:
@@ -89,6 +90,7 @@ class WorkingState:
                 out.append(Delete(id=item.entry.id))
             elif item.changed:
                 out.append(Update(id=item.entry.id, text=item.text, message_indices=item.indices,
+                                  timestamp=item.entry.timestamp if item.trimmed else None,
                                   metadata=_evidence(item.entry.metadata, item)))
         return out
 
