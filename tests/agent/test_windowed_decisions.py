@@ -134,6 +134,20 @@ def test_the_assistants_words_are_kept_where_the_person_says_yes() -> None:
     assert [op.text for op in result.ops] == ["Caroline works at Seattle Children's Hospital."]
 
 
+def test_a_value_only_the_assistant_said_is_not_the_persons() -> None:
+    # The assistant restates the person's news with another value; the person's own version is kept.
+    lines = (("Sharon", "My health went from 'Affected' to 'Improving', and I ran 5 km today."),
+             ("Assistant", "From 'Affected' to 'Excellent'! And 10 km, wonderful."), ("Sharon", "Thanks!"))
+    model = Model([["Sharon's health went from 'Affected' to 'Excellent'.",
+                    "Sharon's health went from 'Affected' to 'Improving'.", "Sharon ran 10 km today.",
+                    "Sharon ran 5 km today."]])
+    result = run(memory(), model, session(*lines))
+    assert sorted(op.text for op in result.ops) == ["Sharon ran 5 km on 10 June 2024.",
+                                                     "Sharon's health went from 'Affected' to 'Improving'."]
+    assert {r.op.text for r in result.rejected} >= {"Sharon's health went from 'Affected' to 'Excellent'.",
+                                                    "Sharon ran 10 km today."}
+
+
 @pytest.mark.parametrize(("text", "parts"), [
     ("Ana works at Lumen and has been a nurse for ten years.",
      ["Ana works at Lumen.", "Ana has been a nurse for ten years."]),

@@ -94,7 +94,7 @@ class WindowedEpisode:
                     trace.append(FactTrace(n, fact, "REFUSED", note="not supported by the conversation"))
                     continue
                 best = _best_line(fact, window)
-                if not adopted(fact, best, window, names):
+                if not adopted(fact, best, window, names, session):
                     refused.append(Rejected(Add(text=fact), ASSISTANT_WORDS))
                     trace.append(FactTrace(n, fact, "REFUSED", note=ASSISTANT_WORDS))
                     continue

@@ -255,19 +255,54 @@ _YES = re.compile(r"\s*(yes|yeah|yep|yup|right|exactly|correct|indeed|sure|true|
                   re.I)
 
 
-def adopted(fact: str, best: Message | None, window: Window, speakers: Sequence[str]) -> bool:
-    """False when the fact's best supporting line was said by an assistant, the next line is no "yes" of a person
-    to it, and the people's own lines of the window hold fewer than half of the fact's content words (names aside):
-    the assistant's words ("I'm so sorry about Rex") credited to the person, who never said them."""
-    if best is None or best.speaker.casefold() not in ASSISTANT_NAMES:
-        return True
-    after = window.messages.index(best) + 1
-    if after < len(window.messages) and _YES.match(window.messages[after].text):
+def adopted(fact: str, best: Message | None, window: Window, speakers: Sequence[str],
+            session: Session | None = None) -> bool:
+    """False when the fact is the assistant's, not the person's: its best supporting line was said by an assistant,
+    the next line is no "yes" of a person to it, and the people's own lines of the window hold fewer than half of
+    the fact's content words (names aside), as with "I'm so sorry about Rex" credited to the person; or one of its
+    details (a quoted value, a number) was said by an assistant and by no person of the session, and no person said
+    "yes" to it (:func:`assistant_detail`)."""
+    if assistant_detail(fact, window, session) is not None:
+        return False
+    if best is None or best.speaker.casefold() not in ASSISTANT_NAMES or _confirmed(best, window):
         return True
     words = content_words(fact) - name_words(speakers)
     said = set().union(*(content_words(m.text) for m in window.messages
                          if m.speaker.casefold() not in ASSISTANT_NAMES))
     return not words or 2 * len(words & said) >= len(words)
+
+
+def _confirmed(line: Message, window: Window) -> bool:
+    """True when the line after ``line`` opens with a "yes"."""
+    after = window.messages.index(line) + 1
+    return after < len(window.messages) and _YES.match(window.messages[after].text) is not None
+
+
+# The details of a fact that an assistant may have put in the person's mouth: values in quotes and numbers. (Not
+# every capitalised word: "How is Rex?" / "He loves the parks" makes "Rex loves the parks" the person's fact.)
+_DETAIL = re.compile(r"(?<![\w'’])['‘\"“]([^'’\"”]{1,40}?)[.,!?]?['’\"”](?!\w)|(?<![\w.])(\d[\d.,:]*\d|\d)(?!\w)")
+
+
+def assistant_detail(fact: str, window: Window, session: Session | None = None) -> str | None:
+    """A detail of ``fact`` (a quoted value, a number) that an assistant said in the window and no person said in
+    the session (the window when no session is given), unless a person's next line said "yes" to it as to a
+    question: the assistant's version of what the person said ("from 'Affected' to 'Excellent'" where the person
+    said "to 'Improving'"). None when every detail is the people's."""
+    lines = session.messages if session is not None else window.messages
+    people = [m for m in lines if m.speaker.casefold() not in ASSISTANT_NAMES]
+    assistant = [m for m in window.messages if m.speaker.casefold() in ASSISTANT_NAMES]
+    if not assistant:
+        return None
+    details: set[str] = {(quoted or number).strip().casefold() for quoted, number in _DETAIL.findall(fact)}
+    for detail in details - {""}:
+        pattern = re.compile(rf"(?<!\w){re.escape(detail)}(?!\w)", re.I)
+        if any(pattern.search(m.text) for m in people):
+            continue
+        # Only a "yes" to a question confirms ("So you ran 12 miles?" / "Yes"); "Yes, and ..." after a statement of
+        # the assistant's is the person going on with their own story.
+        if any(pattern.search(m.text) and not ("?" in m.text and _confirmed(m, window)) for m in assistant):
+            return detail
+    return None
 
 
 #: At most this many facts of one line are joined into one, and the joined fact has at most this many words.
