@@ -242,7 +242,9 @@ def _carry_out(decision: Decision, fact: str, indices: tuple[int, ...], state: W
         return state.add(fact, indices, evidence).alias
     if decision.keep:
         # The memory keeps what the fact leaves true, with its source; an ending fact is a memory of its own.
-        item.text, item.trimmed = decision.keep, not item.indices  # not rewritten earlier in this episode
+        # It keeps its stored date unless this episode had already rewritten it with a fact of its own.
+        item.trimmed = item.trimmed or not item.changed
+        item.text = decision.keep
         if item.entry is not None and not item.evidence:
             item.evidence = str(item.entry.metadata.get(EVIDENCE_KEY, ""))
         return state.add(fact, indices, evidence).alias if decision.kind == "UPDATE" else None
