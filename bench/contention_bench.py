@@ -14,8 +14,8 @@ Workloads (``--writers`` threads, ``--updates`` writes each, started together):
 
 Variants: ``shipped`` is the facade of the code this runs with (run it under an older checkout's ``src`` for the
 figures before a change: ``PYTHONPATH=/tmp/head/src python bench/contention_bench.py --variants shipped``; the
-table says which: "8 immediate tries" before ``deltamem.retry``, "backoff, then lock" with it). Where
-``deltamem.retry`` exists, also ``backoff`` (the store's namespace lock hidden, so a retry only pauses) and
+table says which: "8 immediate tries" before ``deltamem.stores.retry``, "backoff, then lock" with it). Where
+``deltamem.stores.retry`` exists, also ``backoff`` (the store's namespace lock hidden, so a retry only pauses) and
 ``lock-always`` (PostgreSQL: every write inside ``PostgresStore.exclusive``). ``--render`` rewrites a table from the
 runs a ``--json`` file saved.
 
@@ -51,9 +51,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load_bench import write_section  # also puts tests/load on sys.path
 from load_harness import ServerProcess, ServerSpec, create_keys_admin
 
-from deltamem.api import Memory
 from deltamem.core import ConflictError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 
 NS = "user:hot"
 DIM = 64
@@ -85,7 +85,7 @@ class WithoutLock:
 
 def has_retry_module() -> bool:
     try:
-        import deltamem.retry  # noqa: F401
+        import deltamem.stores.retry  # noqa: F401
     except ImportError:
         return False
     return True
@@ -281,7 +281,7 @@ def main() -> None:
     p.add_argument("--workloads", default="hot,hot-slow,spread-slow,rest-hot")
     p.add_argument("--stores", default="sqlite,postgres")
     p.add_argument("--variants", default="shipped,backoff,lock-always",
-                   help="shipped, backoff, lock-always (the last two need deltamem.retry)")
+                   help="shipped, backoff, lock-always (the last two need deltamem.stores.retry)")
     p.add_argument("--writers", type=int, default=8)
     p.add_argument("--updates", type=int, default=50, help="writes per writer")
     p.add_argument("--repeats", type=int, default=3)

@@ -23,8 +23,8 @@ from typing import Any
 
 from deltamem.agent.prompting import memory_lines
 from deltamem.agent.session import Session, load_sessions
-from deltamem.api import Memory
 from deltamem.config import EmbedderConfig, LLMConfig
+from deltamem.facade.memory import Memory
 from deltamem.registry import build_chat_model, build_embedder, parse_llm_spec
 from deltamem.stores.memory import InMemoryStore
 

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from deltamem.api import Memory
 from deltamem.core import Add, Delete, MemoryState, Operation, Update, apply
 from deltamem.embed.base import Vectors
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import ArchiveStore, SearchMode
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore

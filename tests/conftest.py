@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from tests.timeout_watchdog import pytest_configure, pytest_runtest_protocol  # noqa: F401  (the watchdog hooks)
 
-from deltamem.api import Memory
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore

@@ -10,25 +10,25 @@ Quick start::
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from deltamem._version import __version__
 
 __all__ = ["AsyncMemory", "Filters", "Memory", "MemoryConfig", "__version__", "load_config"]
 
 if TYPE_CHECKING:
-    from deltamem.aio import AsyncMemory
-    from deltamem.api import Memory
     from deltamem.config import MemoryConfig, load_config
+    from deltamem.facade.aio import AsyncMemory
+    from deltamem.facade.memory import Memory
     from deltamem.stores.base import Filters
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that `import deltamem.core` (reward, trainer) stays light.
     if name == "Memory":
-        from deltamem.api import Memory
+        from deltamem.facade.memory import Memory
 
         return Memory
     if name == "AsyncMemory":
-        from deltamem.aio import AsyncMemory
+        from deltamem.facade.aio import AsyncMemory
 
         return AsyncMemory
     if name in ("MemoryConfig", "load_config"):

@@ -1,64 +1,6 @@
-"""``AsyncMemory``: the asyncio twin of :class:`deltamem.Memory`.
+"""Deprecated module path, kept so that old imports keep working: import from :mod:`deltamem` (or
+:mod:`deltamem.facade.aio`, where the code now lives)."""
 
-It holds no logic of its own: each method runs the sync method in a worker thread (the store and embedder are
-blocking libraries, wrapped once here), so an event loop is never blocked and behaviour cannot drift.
-"""
+from deltamem._moved import forwarder
 
-from __future__ import annotations
-
-import asyncio
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
-
-from deltamem.api import Memory
-from deltamem.config import MemoryConfig
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _threaded(method: Callable[P, R]) -> Callable[..., Awaitable[R]]:
-    name = method.__name__
-
-    @functools.wraps(method)
-    async def run(self: AsyncMemory, *args: Any, **kwargs: Any) -> R:
-        bound: Callable[..., R] = getattr(self.sync, name)
-        return await asyncio.to_thread(bound, *args, **kwargs)
-
-    return run
-
-
-class AsyncMemory:
-    """Async facade: ``await mem.add(...)``, ``await mem.search(...)``, ... with the same names and arguments."""
-
-    def __init__(self, memory: Memory) -> None:
-        self.sync = memory
-
-    @classmethod
-    def from_config(cls, config: MemoryConfig | None = None) -> AsyncMemory:
-        """Build from a config, like :meth:`Memory.from_config`."""
-        return cls(Memory.from_config(config))
-
-    add = _threaded(Memory.add)
-    apply = _threaded(Memory.apply)
-    search = _threaded(Memory.search)
-    get = _threaded(Memory.get)
-    get_all = _threaded(Memory.get_all)
-    state = _threaded(Memory.state)
-    update = _threaded(Memory.update)
-    delete = _threaded(Memory.delete)
-    delete_all = _threaded(Memory.delete_all)
-    history = _threaded(Memory.history)
-    change_sets = _threaded(Memory.change_sets)
-    revert = _threaded(Memory.revert)
-    export = _threaded(Memory.export)
-    import_ = _threaded(Memory.import_)
-    reset = _threaded(Memory.reset)
-    close = _threaded(Memory.close)
-
-    async def __aenter__(self) -> AsyncMemory:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+__getattr__ = forwarder("deltamem.aio", "deltamem.facade.aio", "Memory and AsyncMemory from deltamem")

@@ -6,8 +6,9 @@ Imports are lazy so that the base install never imports onnxruntime, xllamacpp o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deltamem.core import ConfigError
 
@@ -134,3 +135,36 @@ def build_chat_model(cfg: LLMConfig, *,
 
         model = CachedChatModel(model, cfg.cache_dir)
     return model
+
+
+def flag_overrides(*, db: str | Path | None = None, embedder: str | None = None,
+                   llm: str | None = None) -> dict[str, Any]:
+    """Config overrides from the entry points' flags: ``--db PATH`` (a SQLite store), ``--embedder NAME`` and
+    ``--llm SPEC`` (:func:`parse_llm_spec`); a flag left out leaves the config's value."""
+    overrides: dict[str, Any] = {}
+    if db is not None:
+        overrides["store"] = {"provider": "sqlite", "path": str(db)}
+    if embedder is not None:
+        overrides["embedder"] = {"provider": embedder}
+    if llm is not None:
+        overrides["llm"] = {k: v for k, v in parse_llm_spec(llm).items() if v is not None}
+    return overrides
+
+
+def reusing_chat_model(cfg: LLMConfig, env: Mapping[str, str], *,
+                       report: Callable[[str], None]) -> ChatModel | None:
+    """The chat model of a command-line program: as configured, except that the default ``local`` provider uses a
+    running ``deltamem serve-llm`` of the same model when there is one (decided at the first chat by
+    :func:`deltamem.llm.reuse.choose_server`; ``DELTAMEM_REUSE_SERVER=0`` switches it off). ``report`` gets one line
+    saying which is used."""
+    if cfg.provider != "local":
+        return build_chat_model(cfg)
+
+    def running_server() -> ChatModel | None:
+        from deltamem.llm.reuse import choose_server
+
+        choice = choose_server(cfg.model, context_size=cfg.context_size, env=env)
+        report(choice.describe(cfg.model))
+        return choice.chat_model(timeout=cfg.timeout_s) if choice.record is not None else None
+
+    return build_chat_model(cfg, running_server=running_server)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deltamem.agent import AgentConfig, MemoryAgent, MemorySearch, to_session
-from deltamem.api import Memory
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm import ScriptedChatModel
 from deltamem.stores.memory import InMemoryStore
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from deltamem.agent import AgentConfig, MemoryAgent, MemorySearch, to_session
-from deltamem.api import Memory
 from deltamem.core import AgentOutputError, Delete, Update
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm import ChatResponse, ScriptedChatModel, ToolCall, Usage
 from deltamem.stores.memory import InMemoryStore
 
@@ -208,5 +208,5 @@ def test_answer_uses_top_memories_with_dates(mem: Memory) -> None:
     mem.llm = llm
     ans = mem.answer("Where does Caroline live?", user_id="c", k=2)
     assert ans.text == "Boston." and len(ans.memory_ids) == 2
-    prompt = llm.requests[0]["messages"][0]["content"]  # the one answer prompt of deltamem.answering
+    prompt = llm.requests[0]["messages"][0]["content"]  # the one answer prompt of deltamem.facade.answering
     assert "Caroline lives in Boston" in prompt and "[20" in prompt and "Where does Caroline live?" in prompt

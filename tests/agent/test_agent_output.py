@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from deltamem.agent import load_sessions
 from deltamem.agent.dates import resolve
 from deltamem.agent.guards import content_words
-from deltamem.api import Memory
 from deltamem.config import MemoryConfig
 from deltamem.core import CorruptDataError, DeltamemError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm import ScriptedChatModel
 from deltamem.stores.memory import InMemoryStore
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from deltamem.agent import AgentConfig, MemoryAgent
-from deltamem.api import Memory
 from deltamem.config import ReviewPolicy
 from deltamem.core import Add, ConflictError, Delete, NotFoundError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
+from deltamem.facade.review_policy import Window, assess
 from deltamem.llm import ScriptedChatModel
-from deltamem.review_policy import Window, assess
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
 

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from deltamem.agent import AgentConfig, MemoryAgent
-from deltamem.api import Memory
 from deltamem.config import MemoryConfig, ReviewPolicy, load_config
 from deltamem.core import Add, Delete, Operation, Update
 from deltamem.embed.hashing import HashingEmbedder
-from deltamem.ingest import IngestResult
+from deltamem.facade.ingest import IngestResult
+from deltamem.facade.memory import Memory
+from deltamem.facade.review_policy import Window, assess, select_window
 from deltamem.llm import ScriptedChatModel
-from deltamem.review_policy import Window, assess, select_window
 from deltamem.stores.base import ChangeSetRecord
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore

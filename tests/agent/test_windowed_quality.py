@@ -15,8 +15,8 @@ from deltamem.agent.decide import ends, same_slot
 from deltamem.agent.episode import MAX_EVIDENCE_CHARS, evidence
 from deltamem.agent.extract import Facts, screen
 from deltamem.agent.session import Message
-from deltamem.answering import memory_context
 from deltamem.core import Add, Update
+from deltamem.facade.answering import memory_context
 from deltamem.llm import ScriptedChatModel
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from deltamem.archive import CHECKSUM, record_to_line, seal
+from deltamem.stores.archive import CHECKSUM, record_to_line, seal
 from deltamem.stores.base import ArchiveStore, HistoryRecord
 
 Line = dict[str, Any]

@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import MAX_TIME, MIN_TIME, Add, CorruptDataError, DeltamemError, InvalidOperation, ValidationError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import ArchiveStore, Filters
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore

@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.api.export_files import full_dump, parse, records, sealed, v1
 
-from deltamem.api import Memory
 from deltamem.core import CorruptDataError, Delete, Update
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
 

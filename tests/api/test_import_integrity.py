@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from tests.api.export_files import full_dump, parse, records, sealed, v1
 
-from deltamem.api import Memory
-from deltamem.archive import SCHEMA_VERSION
 from deltamem.core import Change, ChangeSet, CorruptDataError, MemoryState, NamespaceError, to_iso
 from deltamem.core.codec import entry_to_dict
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
+from deltamem.stores.archive import SCHEMA_VERSION
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
@@ -88,7 +88,7 @@ def test_history_with_entries_of_another_namespace_is_refused(memory: Memory, ve
 
 def test_store_load_refuses_foreign_entries_too(memory: Memory) -> None:
     """Defence in depth: the store's own load checks the invariant, whoever calls it."""
-    from deltamem.archive import line_to_record
+    from deltamem.stores.archive import line_to_record
 
     mid = seed(memory)
     _, recs = forged_delete(memory, mid)

@@ -8,13 +8,14 @@ from collections.abc import Iterator, Mapping
 
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import Add, ChangeSet, ConflictError, MemoryState, Update, apply
 from deltamem.embed.base import Vectors
 from deltamem.embed.hashing import HashingEmbedder
-from deltamem.retry import Backoff, Retry, commit_fresh
+from deltamem.facade.memory import Memory
+from deltamem.facade.writer import commit_fresh
 from deltamem.stores.base import NamespaceLock
 from deltamem.stores.memory import InMemoryStore
+from deltamem.stores.retry import Backoff, Retry
 
 EMB = HashingEmbedder(dim=16)
 NS = "user:r"

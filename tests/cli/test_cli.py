@@ -10,10 +10,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from deltamem.agent import AgentConfig, MemoryAgent
-from deltamem.api import Memory
 from deltamem.cli.ingest_view import ingest_dict, print_session
 from deltamem.cli.main import app
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm import ScriptedChatModel
 from deltamem.stores.memory import InMemoryStore
 

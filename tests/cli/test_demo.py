@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from deltamem.api import Memory
 from deltamem.cli.demo_cmd import _agent_tour
 from deltamem.cli.main import app
 from deltamem.config import MemoryConfig
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.eval.expected_facts import Expectations, load_expectations
+from deltamem.facade.memory import Memory
 from deltamem.llm import ScriptedChatModel
 from deltamem.stores.sqlite import SqliteStore
 

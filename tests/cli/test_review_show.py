@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from deltamem.agent import AgentConfig, MemoryAgent
-from deltamem.api import Memory
 from deltamem.cli.main import app
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm import ScriptedChatModel
 from deltamem.stores.sqlite import SqliteStore
 

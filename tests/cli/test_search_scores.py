@@ -10,10 +10,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from deltamem.api import Memory
 from deltamem.cli.main import app
 from deltamem.cli.render import hits_table
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import RRF_K
 from deltamem.stores.memory import InMemoryStore
 

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deltamem.api import Memory
 from deltamem.core import (
     Add,
     Delete,
@@ -23,6 +22,7 @@ from deltamem.core import (
     invert,
 )
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.sqlite import SqliteStore
 

@@ -326,8 +326,8 @@ def export_imports_cleanly(c: httpx.Client, user_id: str) -> int:
     whole file first); return the records imported."""
     import tempfile
 
-    from deltamem.api import Memory
     from deltamem.embed.hashing import HashingEmbedder
+    from deltamem.facade.memory import Memory
     from deltamem.stores.sqlite import SqliteStore
 
     r = _get(c, "/v1/export", {"user_id": user_id})

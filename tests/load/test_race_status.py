@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from deltamem.api import Memory
 from deltamem.core import MemoryState
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.server import ServerConfig, create_app
 from deltamem.server.keys import KeyStore
 from deltamem.server.state import StateDB

@@ -11,10 +11,10 @@ from starlette.types import Receive, Scope, Send
 from tests.mcp_server.conftest import run_async
 from typer.testing import CliRunner
 
-from deltamem.api import Memory
 from deltamem.cli.mcp_cmd import register
 from deltamem.core import ConfigError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.mcp_server import build_server, http_app
 from deltamem.mcp_server.app import is_loopback
 from deltamem.mcp_server.auth import BearerTokenMiddleware

@@ -11,9 +11,9 @@ from mcp.client.client import Client
 from mcp.types import CallToolResult
 from tests.mcp_server.conftest import run_async
 
-from deltamem.api import Memory
 from deltamem.config import MemoryConfig
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm import ScriptedChatModel
 from deltamem.llm.base import Message
 from deltamem.mcp_server import build_server

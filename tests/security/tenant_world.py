@@ -31,16 +31,16 @@ from tests.api.export_files import Line, parse, records, sealed, v1
 
 from deltamem.agent import AgentConfig, MemoryAgent
 from deltamem.agent.prompts import load
-from deltamem.api import Memory
-from deltamem.archive import record_to_line
 from deltamem.config import MemoryConfig, ReviewPolicy
 from deltamem.core import DeltamemError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm.scripted import ScriptedChatModel
 from deltamem.server import ServerConfig, create_app
 from deltamem.server.deps import tenant_prefix
 from deltamem.server.keys import KeyStore
 from deltamem.server.state import StateDB
+from deltamem.stores.archive import record_to_line
 from deltamem.stores.base import ArchiveStore, HistoryRecord
 
 #: Small thresholds, so that agent sessions that delete a little are held for review (and the review rules run),

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import Add, InvalidOperation, NotFoundError, ValidationError, utcnow
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.review import PendingChangeSet
 from deltamem.stores.sqlite import SqliteStore

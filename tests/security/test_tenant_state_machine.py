@@ -63,8 +63,8 @@ from tests.security.tenant_world import (
 )
 
 from deltamem.core import Add, Delete, Update
-from deltamem.retry import Backoff
 from deltamem.stores.base import ArchiveStore
+from deltamem.stores.retry import Backoff
 from deltamem.stores.sqlite import SqliteStore
 
 

@@ -15,9 +15,9 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from deltamem.agent.prompts import load
-from deltamem.api import Memory
 from deltamem.config import MemoryConfig
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm.scripted import ScriptedChatModel
 from deltamem.server import ServerConfig, create_app
 from deltamem.server.keys import KeyStore

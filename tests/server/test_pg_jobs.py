@@ -24,9 +24,9 @@ import psycopg
 from fastapi.testclient import TestClient
 from tests.server.conftest import SESSION_MODE, scripted_reply
 
-from deltamem.api import Memory
 from deltamem.config import EmbedderConfig, LLMConfig, MemoryConfig, StoreConfig
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.llm.scripted import ScriptedChatModel
 from deltamem.server import ServerConfig, create_app
 from deltamem.server.deps import tenant_prefix

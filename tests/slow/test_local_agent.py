@@ -40,8 +40,8 @@ def test_local_model_updates_a_moved_city_or_fails_cleanly(llm) -> None:  # type
 
 
 def test_local_model_answers_from_memory(llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from deltamem.api import Memory
     from deltamem.embed.onnx_minilm import MiniLMEmbedder
+    from deltamem.facade.memory import Memory
     from deltamem.stores.sqlite import SqliteStore
 
     m = Memory(store=SqliteStore(tmp_path / "m.db"), embedder=MiniLMEmbedder(), llm=llm)
@@ -54,8 +54,8 @@ def test_local_model_answers_from_memory(llm, tmp_path: Path) -> None:  # type: 
 
 def test_agent_output_error_leaves_memory_untouched(llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     from deltamem.agent import AgentConfig, MemoryAgent
-    from deltamem.api import Memory
     from deltamem.embed.onnx_minilm import MiniLMEmbedder
+    from deltamem.facade.memory import Memory
     from deltamem.stores.sqlite import SqliteStore
 
     emb = MiniLMEmbedder()
@@ -77,9 +77,9 @@ def test_agent_output_error_leaves_memory_untouched(llm, tmp_path: Path) -> None
 def test_demo_tour_reports_every_check(llm, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The demo's agent tour with the real model runs to the end and marks every expected fact, right or wrong: the
     agent's quality is measured there, not asserted here."""
-    from deltamem.api import Memory
     from deltamem.cli.demo_cmd import _agent_tour
     from deltamem.embed.onnx_minilm import MiniLMEmbedder
+    from deltamem.facade.memory import Memory
     from deltamem.stores.sqlite import SqliteStore
 
     m = Memory(store=SqliteStore(tmp_path / "m.db"), embedder=MiniLMEmbedder(), llm=llm)

@@ -17,10 +17,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from deltamem.api import Memory
 from deltamem.core import Add, ChangeSet, ConflictError, Delete, MemoryEntry, Operation, Update
 from deltamem.embed.base import Vectors
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.sqlite import SqliteStore
 
 CRASH_NS = "crash"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from helpers_procs import EMBED_DIM, SHARED_NS, fts_and_live_rows, history_rows_per_change_set, replay
 
-from deltamem.api import Memory
 from deltamem.core import Add, Delete, MemoryState, Update, apply
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.sqlite import SqliteStore
 
 HELPER = Path(__file__).with_name("helpers_procs.py")

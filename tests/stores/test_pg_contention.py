@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import Add, ConflictError, apply
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 
 pytestmark = pytest.mark.integration
 pytest.importorskip("psycopg", reason="PostgreSQL tests need psycopg (the 'postgres' extra)")

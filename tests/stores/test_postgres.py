@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import (
     Add,
     ConfigError,
@@ -30,6 +29,7 @@ from deltamem.core import (
     apply,
 )
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import Filters, HistoryRecord, StoredMemory
 from deltamem.stores.memory import InMemoryStore
 from deltamem.stores.review import PendingChangeSet

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import Add, ConflictError, apply
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.sqlite import SqliteStore
 from deltamem.stores.sqlite_schema import MIGRATIONS, SCHEMA_VERSION

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from deltamem.api import Memory
 from deltamem.core import StoreError
 from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
 from deltamem.stores.sqlite import SqliteStore
 
 EMB = HashingEmbedder(dim=64)

@@ -31,40 +31,21 @@ class Options:
 
     def memory(self) -> Any:
         """Build the facade from config file + environment + these flags."""
-        from deltamem.api import Memory
         from deltamem.config import load_config
+        from deltamem.facade.memory import Memory
+        from deltamem.registry import flag_overrides
 
-        overrides: dict[str, Any] = {}
-        if self.db is not None:
-            overrides["store"] = {"provider": "sqlite", "path": str(self.db)}
-        if self.embedder is not None:
-            overrides["embedder"] = {"provider": self.embedder}
-        if self.llm is not None:
-            from deltamem.registry import parse_llm_spec
-
-            overrides["llm"] = {k: v for k, v in parse_llm_spec(self.llm).items() if v is not None}
-        config = load_config(self.config, overrides=overrides)
+        config = load_config(self.config, overrides=flag_overrides(db=self.db, embedder=self.embedder, llm=self.llm))
         return Memory.from_config(config, llm=cli_chat_model(config.llm, os.environ))
 
 
 def cli_chat_model(cfg: LLMConfig, env: Mapping[str, str]) -> ChatModel | None:
-    """The chat model of CLI commands: as configured, except that the default ``local`` provider uses a running
-    ``deltamem serve-llm`` of the same model when there is one (decided at the first chat by
-    :func:`deltamem.llm.reuse.choose_server`; ``DELTAMEM_REUSE_SERVER=0`` switches it off). One dim line on stderr
-    says which is used."""
-    from deltamem.registry import build_chat_model
+    """The chat model of CLI commands (:func:`deltamem.registry.reusing_chat_model`), saying on stderr, dimmed,
+    whether a running ``deltamem serve-llm`` is used."""
+    from deltamem.registry import reusing_chat_model
 
-    if cfg.provider != "local":
-        return build_chat_model(cfg)
-
-    def running_server() -> ChatModel | None:
-        from deltamem.llm.reuse import choose_server
-
-        choice = choose_server(cfg.model, context_size=cfg.context_size, env=env)
-        render.err_console.print(choice.describe(cfg.model), style="dim", markup=False)
-        return choice.chat_model(timeout=cfg.timeout_s) if choice.record is not None else None
-
-    return build_chat_model(cfg, running_server=running_server)
+    return reusing_chat_model(cfg, env, report=lambda line: render.err_console.print(line, style="dim",
+                                                                                     markup=False))
 
 
 OPTS = Options()

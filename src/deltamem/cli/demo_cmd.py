@@ -97,8 +97,8 @@ def _run(home: Path | None, embedder: str, store_only: bool, strict: bool) -> No
 
 def _tours(home: Path, embedder: str, store_only: bool, strict: bool) -> tuple[bool, TourReport | None]:
     """The store tour or the agent tour on a store in ``home``: (passed or not strict, the agent tour's report)."""
-    from deltamem.api import Memory
     from deltamem.config import load_config
+    from deltamem.facade.memory import Memory
     from deltamem.registry import parse_llm_spec
 
     overrides: dict[str, Any] = {"home": str(home), "embedder": {"provider": embedder}}
@@ -252,7 +252,7 @@ def _print_summary(report: TourReport, total: float) -> None:
 
 
 def _store_tour(m: Any, home: Path) -> bool:
-    from deltamem.api import Memory
+    from deltamem.facade.memory import Memory
     from deltamem.stores.sqlite import SqliteStore
 
     user = "caroline"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from deltamem.cli.common import OPTS, Options, run_safely
+from deltamem.cli import render
+from deltamem.cli.common import OPTS, run_safely
 
-#: Environment variable holding the HTTP bearer token (safer than --token, which other users can see in `ps`).
+#: Environment variable holding the HTTP bearer token (the value of ``deltamem.mcp_server.run.TOKEN_ENV``, spelled
+#: out so that ``--help`` does not import the MCP server).
 TOKEN_ENV = "DELTAMEM_MCP_TOKEN"
 
 
@@ -32,20 +33,13 @@ def mcp(
 ) -> None:
     """Serve the memory to MCP clients: add, search, list, get, update, delete, history and answer tools."""
     def body() -> None:
-        from deltamem.mcp_server import build_server, run_http, run_stdio
+        from deltamem.mcp_server.run import serve_mcp
+        from deltamem.registry import flag_overrides
 
-        if transport not in ("stdio", "http"):
-            raise ValueError("--transport must be stdio or http")
-        # load_config reads every DELTAMEM_* variable as a config key (and rejects unknown ones), and the token
-        # should not leak into processes the server might start.
-        os.environ.pop(TOKEN_ENV, None)
-        options = Options(config=config or OPTS.config, db=OPTS.db, embedder=OPTS.embedder, llm=OPTS.llm)
-        with options.memory() as memory:
-            server = build_server(memory, user_id=user_id, agent_id=agent_id)
-            if transport == "stdio":
-                run_stdio(server)  # a token is meaningless on a pipe the client itself opened
-            else:
-                run_http(server, host=host, port=port, token=token)
+        serve_mcp(transport=transport, host=host, port=port, config=config or OPTS.config,
+                  overrides=flag_overrides(db=OPTS.db, embedder=OPTS.embedder, llm=OPTS.llm), user_id=user_id,
+                  agent_id=agent_id, token=token,
+                  report=lambda line: render.err_console.print(line, style="dim", markup=False))
     run_safely(body)
 
 

@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
             if json_out or OPTS.json:
                 render.print_json({**result.to_dict(), "embedder": embedder_name})
                 return
-            from deltamem.reward.explain import explain_renderable
+            from deltamem.reward.result import explain_renderable
 
             if explain:
                 render.console.print(f"[dim]embedder: {embedder_name}[/]")

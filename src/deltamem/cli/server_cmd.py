@@ -15,26 +15,10 @@ keys_app = typer.Typer(help="Create, list and revoke API keys of the server.", n
 
 def _server_config(*, store: str | None = None, dsn: str | None = None, workers: int | None = None,
                    state_db: Path | None = None, queue: str | None = None) -> Any:
-    from deltamem.registry import parse_llm_spec
-    from deltamem.server.config import load_server_config
+    from deltamem.server.run import server_config
 
-    memory: dict[str, Any] = {}
-    if OPTS.db is not None:
-        memory["store"] = {"provider": "sqlite", "path": str(OPTS.db)}
-    if store is not None:
-        memory["store"] = {**memory.get("store", {}), "provider": store, **({"dsn": dsn} if dsn else {})}
-    if OPTS.embedder is not None:
-        memory["embedder"] = {"provider": OPTS.embedder}
-    if OPTS.llm is not None:
-        memory["llm"] = {k: v for k, v in parse_llm_spec(OPTS.llm).items() if v is not None}
-    server: dict[str, Any] = {}
-    if workers is not None:
-        server["workers"] = workers
-    if state_db is not None:
-        server["state_path"] = str(state_db)
-    if queue is not None:
-        server["queue"] = queue
-    return load_server_config(OPTS.config, overrides=server, memory_overrides=memory)
+    return server_config(config=OPTS.config, db=OPTS.db, embedder=OPTS.embedder, llm=OPTS.llm, store=store, dsn=dsn,
+                         workers=workers, state_db=state_db, queue=queue)
 
 
 StateDb = Annotated[Path | None, typer.Option("--state-db", help="Server database (keys, jobs); default next to the "
@@ -122,21 +106,10 @@ def serve(host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0
           log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
     """Run the REST server (OpenAPI at /openapi.json, interactive docs at /docs)."""
     def body() -> None:
-        if store not in (None, "sqlite", "postgres", "memory"):
-            raise ValueError("--store must be sqlite or postgres")
-        if store == "postgres" and not dsn:
-            raise ValueError("--store postgres needs --dsn postgresql://...")
-        try:
-            import uvicorn
-        except ImportError as e:
-            raise ValueError(f"the server needs the 'server' extra: pip install 'deltamem[server]' ({e})") from e
-        from deltamem.server import create_app
+        from deltamem.server.run import serve as run_server
 
-        if queue not in (None, "local", "procrastinate"):
-            raise ValueError("--queue must be local or procrastinate")
-        app = create_app(_server_config(store=store, dsn=dsn, workers=workers_in_process, state_db=state_db,
-                                        queue=queue))
-        uvicorn.run(app, host=host, port=port, log_level=log_level)
+        run_server(_server_config(store=store, dsn=dsn, workers=workers_in_process, state_db=state_db, queue=queue),
+                   host=host, port=port, log_level=log_level)
     run_safely(body)
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -19,32 +18,13 @@ DataOpt = Annotated[Path | None, typer.Option("--data", help="Override data.path
 OutOpt = Annotated[Path | None, typer.Option("--output-dir", help="Override output.dir.")]
 
 
-def _load(config: Path | None, data: Path | None, output_dir: Path | None) -> Any:
-    from deltamem.core import ConfigError
-    from deltamem.train.config import load_train_config
-
-    if config is None:
-        raise ConfigError("--config FILE is required (see configs/train/)")
-    cfg = load_train_config(config)
-    if data is not None:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(data)))
-    if output_dir is not None:
-        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=str(output_dir)))
-    return cfg
-
-
-def _embedder(name: str) -> Any:
-    from deltamem.config import EmbedderConfig
-    from deltamem.registry import build_embedder
-
-    return build_embedder(EmbedderConfig(provider=name))  # type: ignore[arg-type]
-
-
 def _run(config: Path | None, *, dry_run: bool, resume: bool, data: Path | None, output_dir: Path | None,
          json_out: bool) -> None:
     def body() -> None:
-        cfg = _load(config, data, output_dir)
-        embedder = _embedder(cfg.reward.embedder)
+        from deltamem.train.run import load, reward_embedder
+
+        cfg = load(config, data=data, output_dir=output_dir)
+        embedder = reward_embedder(cfg.reward.embedder)
         if dry_run:
             from deltamem.train.dryrun import dry_run as check
 
@@ -112,11 +92,12 @@ def register(app: typer.Typer) -> None:
             from deltamem.core import ConfigError
             from deltamem.llm.hf_backend import TransformersChatModel
             from deltamem.train.evaluate import evaluate_model
+            from deltamem.train.run import load, reward_embedder
             from deltamem.train.sft import finished_sft
             from deltamem.train.trainer import FINAL, prepare
 
-            cfg = _load(config, data, output_dir)
-            prep = prepare(cfg, _embedder(cfg.reward.embedder))
+            cfg = load(config, data=data, output_dir=output_dir)
+            prep = prepare(cfg, reward_embedder(cfg.reward.embedder))
             examples = prep.split.eval[:max_examples] if max_examples else prep.split.eval
             if not examples:
                 raise ConfigError("the held-out split is empty (raise data.eval_personas)")
@@ -148,12 +129,3 @@ def register(app: typer.Typer) -> None:
         run_safely(body)
 
     app.add_typer(train_app, name="train")
-
-
-def standalone_main() -> None:
-    """``python -m deltamem.train``: the ``train`` command as its own program (for ``accelerate launch``)."""
-    import sys
-
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    register(app)
-    app(prog_name="deltamem", args=["train", *sys.argv[1:]])

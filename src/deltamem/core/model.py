@@ -8,7 +8,13 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from deltamem.core.timeutil import as_utc
+
+#: Embedding vectors as stores keep them and embedders make them: one L2-normalised float32 row per text.
+Vectors = npt.NDArray[np.float32]
 
 #: The metadata key under which the agent keeps the line of the conversation a memory was written from
 #: (``"Ana: I sold my Honda last Friday"``); the answer path shows it beside the memory.

@@ -8,7 +8,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-Vectors = npt.NDArray[np.float32]
+from deltamem.core.model import Vectors
+
+__all__ = ["Embedder", "Vectors", "l2_normalise"]
 
 
 @runtime_checkable

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from deltamem.core.errors import ConfigError, EmbedderError
+from deltamem.core.openai_errors import Endpoint, describe
 from deltamem.embed._texts import check_texts, is_blank
 from deltamem.embed.base import Vectors, l2_normalise
-from deltamem.openai_errors import Endpoint, describe
 
 # Sent when no key is configured: local servers (vLLM, Ollama, llama.cpp) ignore it, and the SDK refuses None.
 _NO_KEY = "no-key"

@@ -1,4 +1,4 @@
-"""Benchmark questions through the one answer path of :mod:`deltamem.answering` (what ``Memory.answer`` calls).
+"""Benchmark questions through the one answer path of :mod:`deltamem.facade.answering` (what ``Memory.answer`` calls).
 
 Only the context differs between systems (memories, retrieved turns or the transcript), so a difference in scores
 is a difference in what the memory kept and found; deltamem's score is the score of ``Memory.answer`` itself.
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deltamem import answering
 from deltamem.eval.loaders.common import Question
 from deltamem.eval.loaders.personamem import INSTRUCTION
 from deltamem.eval.systems.base import ContextItem
+from deltamem.facade import answering
 from deltamem.llm.base import ChatModel, Usage
 
 __all__ = ["ANSWER_MAX_TOKENS", "GeneratedAnswer", "answer_messages", "answer_question", "question_text"]
@@ -39,7 +39,7 @@ def question_text(question: Question) -> str:
 
 def answer_messages(question: Question, items: Sequence[ContextItem], *, today: datetime | None
                     ) -> list[dict[str, Any]]:
-    """The answer prompt of :mod:`deltamem.answering` for a benchmark question and a system's context."""
+    """The answer prompt of :mod:`deltamem.facade.answering` for a benchmark question and a system's context."""
     return answering.answer_messages(question_text(question), _pieces(items), today=today)
 
 

@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from deltamem.core.errors import ConfigError, LLMError
+from deltamem.core.openai_errors import Endpoint, describe
 from deltamem.llm._request import build_request
 from deltamem.llm.base import ChatResponse, Message, ToolCall, Usage
-from deltamem.openai_errors import Endpoint, describe
 
 # Sent when no key is configured: local servers (vLLM, Ollama, llama.cpp) ignore it, and the SDK refuses None.
 _NO_KEY = "no-key"

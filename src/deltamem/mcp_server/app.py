@@ -10,13 +10,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import ToolAnnotations
 from starlette.types import ASGIApp
 
-from deltamem import __version__
+from deltamem._version import __version__
 from deltamem.core import ConfigError
 from deltamem.mcp_server.auth import BearerTokenMiddleware
 from deltamem.mcp_server.tools import MemoryTools
 
 if TYPE_CHECKING:
-    from deltamem.api import Memory
+    from deltamem.facade.memory import Memory
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deltamem.answering import Answer
 from deltamem.core import ChangeSet, MemoryEntry
+from deltamem.facade.answering import Answer
 from deltamem.stores.base import HistoryRecord, SearchHit
 
 ChangeKind = Literal["ADD", "UPDATE", "DELETE"]

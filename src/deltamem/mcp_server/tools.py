@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from deltamem.core import ConfigError, DeltamemError, InvalidOperation, NotFoundError
+from deltamem.facade.scope import namespace_for
 from deltamem.mcp_server.models import (
     AnswerResult,
     ChatMessage,
@@ -27,10 +28,9 @@ from deltamem.mcp_server.models import (
     SearchResult,
     WriteResult,
 )
-from deltamem.scope import namespace_for
 
 if TYPE_CHECKING:
-    from deltamem.api import Memory
+    from deltamem.facade.memory import Memory
 
 #: Longest error text sent back to the client: errors may quote the caller's input, which can be huge.
 MAX_ERROR_CHARS = 500

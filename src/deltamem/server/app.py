@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from deltamem import __version__
-from deltamem.api import Memory
-from deltamem.server import errors
+from deltamem._version import __version__
+from deltamem.facade.memory import Memory
 from deltamem.server.config import ServerConfig
 from deltamem.server.deps import ServerState, tenant_prefix
+from deltamem.server.errors import BodyLimit
+from deltamem.server.errors import install as install_error_handlers
 from deltamem.server.idempotency import IdempotencyStore
 from deltamem.server.jobs import JobExecutor, JobRunner, JobStore, LocalJobRunner
 from deltamem.server.keys import KeyStore
@@ -67,8 +68,8 @@ def create_app(config: ServerConfig | None = None, *, memory: Memory | None = No
 
     app = FastAPI(title="deltamem", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.deltamem = st
-    errors.install(app)
-    app.add_middleware(errors.BodyLimit, default=config.max_json_bytes,
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, default=config.max_json_bytes,
                        overrides={"/v1/import": config.max_import_bytes})
     for router in (memory_router, history_router, review_router, archive_router, admin_router, public):
         app.include_router(router)

@@ -13,9 +13,9 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from deltamem.api import Memory
 from deltamem.core import utcnow
-from deltamem.scope import namespace_for
+from deltamem.facade.memory import Memory
+from deltamem.facade.scope import namespace_for
 from deltamem.server.config import ServerConfig
 from deltamem.server.convert import Rel, relative
 from deltamem.server.idempotency import IdempotencyStore, fingerprint

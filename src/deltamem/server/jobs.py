@@ -24,8 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from deltamem.agent.guards import Rejected
-from deltamem.api import Memory
 from deltamem.core import AgentOutputError, DeltamemError, NotFoundError, as_utc, to_iso, utcnow
+from deltamem.facade.memory import Memory
 from deltamem.server.convert import change_set_out, error_info, memory_out, relative
 from deltamem.server.dto import ChangeOut, ChangeSetOut, JobOut, JobStatus
 from deltamem.server.state import ServerDB

@@ -15,8 +15,8 @@ from typing import Any
 
 def schema() -> dict[str, Any]:
     """The app's OpenAPI schema."""
-    from deltamem.api import Memory
     from deltamem.embed.hashing import HashingEmbedder
+    from deltamem.facade.memory import Memory
     from deltamem.server import ServerConfig, create_app
     from deltamem.server.state import StateDB
     from deltamem.stores.memory import InMemoryStore

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TASK = "deltamem.ingest"
+TASK = "deltamem.ingest"  # the queued task's name, kept stable across versions (not a module path)
 RECOVER_TASK = "deltamem.recover_stalled"
 QUEUE = "deltamem"
 ORPHAN_AFTER = timedelta(minutes=10)  # a pending record this old with no queued task was never queued
@@ -213,7 +213,7 @@ def worker_options(config: ServerConfig, *, concurrency: int) -> dict[str, Any]:
 
 def run_worker(config: ServerConfig, *, concurrency: int = 1) -> None:
     """Run ingestion jobs until stopped (SIGINT / SIGTERM finish the running jobs first)."""
-    from deltamem.api import Memory
+    from deltamem.facade.memory import Memory
     from deltamem.server.deps import tenant_prefix
     from deltamem.server.state import open_state_db
 

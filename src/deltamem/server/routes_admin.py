@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from deltamem import __version__
+from deltamem._version import __version__
 from deltamem.server.deps import Admin, State
 from deltamem.server.dto import Health, KeyCreate, KeyCreated, KeyList, KeyOut
 from deltamem.server.keys import ApiKey

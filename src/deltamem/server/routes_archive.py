@@ -1,4 +1,4 @@
-"""Streamed export and import of one namespace (the versioned JSONL format of :mod:`deltamem.archive`).
+"""Streamed export and import of one namespace (the versioned JSONL format of :mod:`deltamem.stores.archive`).
 
 Export streams while :meth:`Memory.export` writes: it runs in a thread that hands lines over through a bounded
 queue, so the one export implementation serves files and HTTP alike. Import spools the body to a temporary file
@@ -20,12 +20,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from starlette.exceptions import HTTPException
 
-from deltamem.api import Memory
-from deltamem.archive import read_export
 from deltamem.core import CorruptDataError
+from deltamem.facade.memory import Memory
 from deltamem.server.deps import Caller, Scoped, State, TenantWide
 from deltamem.server.dto import ImportOut
 from deltamem.server.routes_memory import ERRORS
+from deltamem.stores.archive import read_export
 from deltamem.stores.integrity import namespace_of
 
 router = APIRouter(prefix="/v1", tags=["archive"], responses=ERRORS)

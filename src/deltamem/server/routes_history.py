@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from deltamem.api import MAX_OFFSET
+from deltamem.facade.memory import MAX_OFFSET
 from deltamem.server.convert import change_set_out, change_set_record_out, history_out
 from deltamem.server.deps import Scoped, State, TenantWide
 from deltamem.server.dto import ChangeSetList, ChangeSetOut, HistoryList, JobOut, RevertRequest

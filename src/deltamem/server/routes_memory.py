@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from deltamem.api import MAX_OFFSET
-from deltamem.scope import to_operations
+from deltamem.facade.memory import MAX_OFFSET
+from deltamem.facade.scope import to_operations
 from deltamem.server.convert import change_set_out, memory_out
 from deltamem.server.deps import IdempotencyKey, Scoped, State, idempotent
 from deltamem.server.dto import (

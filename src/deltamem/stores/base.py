@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import numpy as np
 
 from deltamem.core import ChangeKind, ChangeSet, MemoryEntry, MemoryState, as_utc
-from deltamem.embed.base import Vectors
+from deltamem.core.model import Vectors
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
 

@@ -1,7 +1,7 @@
 """What a well-formed dumped record, and a consistent set of them, is: the one validation behind import and load.
 
 :func:`check_record` judges one record alone; every store's ``load`` and every import run it. :func:`check_records`
-judges a whole export (an import file; :func:`deltamem.archive.read_export` runs both): no duplicates, every
+judges a whole export (an import file; :func:`deltamem.stores.archive.read_export` runs both): no duplicates, every
 reference inside the record's own namespace, and the memory records equal to what replaying the history gives.
 Both raise :class:`CorruptDataError` (a :class:`NamespaceError` for an entry outside its record's namespace) before
 anything is written.
@@ -79,7 +79,7 @@ class _Replay:
 
 def check_records(records: Sequence[DumpRecord], *, namespaces: Sequence[str] | None = None) -> None:
     """A whole export, checked before anything of it is written (each record passed :func:`check_record` already:
-    :func:`~deltamem.archive.read_export` runs it line by line, to name the line).
+    :func:`~deltamem.stores.archive.read_export` runs it line by line, to name the line).
 
     - every record lies in ``namespaces`` (the header's list) when given;
     - no change set and no memory appears twice (in one namespace);

@@ -16,7 +16,7 @@ import numpy as np
 
 from deltamem.core import ChangeSet, ConflictError, MemoryEntry, MemoryState, utcnow
 from deltamem.core.codec import ops_to_list
-from deltamem.embed.base import Vectors
+from deltamem.core.model import Vectors
 from deltamem.stores.base import (
     ChangeSetRecord,
     DumpRecord,

@@ -41,7 +41,7 @@ from deltamem.core import (
     utcnow,
 )
 from deltamem.core.codec import ops_to_list
-from deltamem.embed.base import Vectors
+from deltamem.core.model import Vectors
 from deltamem.stores.base import (
     ChangeSetRecord,
     DumpRecord,

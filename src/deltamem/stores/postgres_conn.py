@@ -4,11 +4,12 @@ out of a namespace across several calls.
 
 Why ``exclusive``: every commit takes the namespace's advisory transaction lock and then checks its ``before``
 entries against the live rows, so a writer that read before another one committed gets ConflictError. The facade
-then reads and recomputes (:mod:`deltamem.retry`). Under contention, retrying without a lock lost again and again:
-with 8 writers on one memory, 10-36 % of the writes failed after 8 immediate tries, and a jittered backoff alone
-saved them all but with a long tail (docs/results/load_fault.md). A retry inside ``exclusive`` holds the same
-advisory lock, at session level, from its read to its commit: no other commit to the namespace can come in between,
-so it cannot lose again. Only retries take it, so writers that do not collide keep running in parallel.
+then reads and recomputes (:func:`deltamem.facade.writer.commit_fresh`). Under contention, retrying without a lock
+lost again and again: with 8 writers on one memory, 10-36 % of the writes failed after 8 immediate tries, and a
+jittered backoff alone saved them all but with a long tail (docs/results/load_fault.md). A retry inside
+``exclusive`` holds the same advisory lock, at session level, from its read to its commit: no other commit to the
+namespace can come in between, so it cannot lose again. Only retries take it, so writers that do not collide keep
+running in parallel.
 """
 
 from __future__ import annotations

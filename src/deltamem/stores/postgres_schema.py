@@ -25,8 +25,8 @@ from psycopg.types.json import Jsonb
 
 from deltamem.core import ChangeKind, ConfigError, CorruptDataError, MemoryEntry, StoreError
 from deltamem.core.codec import entry_from_dict, entry_to_dict
+from deltamem.core.model import Vectors
 from deltamem.core.timeutil import as_utc, stored_time
-from deltamem.embed.base import Vectors
 from deltamem.stores.base import ChangeSetRecord, Filters, HistoryRecord, StoredMemory
 
 SCHEMA_VERSION = 3

@@ -25,8 +25,8 @@ from deltamem.core import (
     utcnow,
 )
 from deltamem.core.codec import ops_to_list
+from deltamem.core.model import Vectors
 from deltamem.core.timeutil import stored_time
-from deltamem.embed.base import Vectors
 from deltamem.stores.base import (
     ChangeSetRecord,
     Filters,

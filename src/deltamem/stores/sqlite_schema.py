@@ -10,8 +10,8 @@ import numpy as np
 
 from deltamem.core import ChangeKind, CorruptDataError, MemoryEntry, StoreError, to_iso
 from deltamem.core.codec import entry_from_dict, entry_to_dict
+from deltamem.core.model import Vectors
 from deltamem.core.timeutil import stored_time
-from deltamem.embed.base import Vectors
 from deltamem.stores.base import ChangeSetRecord, HistoryRecord, StoredMemory
 
 SCHEMA_VERSION = 3

@@ -8,7 +8,7 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 
-from deltamem.embed.base import Vectors
+from deltamem.core.model import Vectors
 
 
 def _micros(ts: datetime) -> int:

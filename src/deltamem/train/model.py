@@ -1,5 +1,5 @@
-"""The base policy as a transformers checkpoint: a packaged GGUF converted once and cached, a local directory, or a
-hub id (on GPU machines with hub access).
+"""The policy as a transformers checkpoint: the base (a packaged GGUF converted once and cached, a local directory,
+or a hub id on GPU machines with hub access), its LoRA config, and the trained result saved merged.
 
 Conversion: ``from_pretrained(dir, gguf_file=...)`` de-quantises the GGUF into float32 weights, but the model it
 returns carries a GGUF "quantizer" and refuses ``save_pretrained`` ("The model is quantized with gguf and is not
@@ -16,6 +16,7 @@ from typing import Any
 
 from deltamem.core.errors import ConfigError
 from deltamem.llm.model_files import MODELS, default_cache_dir, ensure_model
+from deltamem.train.config import TrainConfig
 
 _DONE = "deltamem-converted.json"
 
@@ -96,3 +97,26 @@ def prompt_token_counter(tokenizer: Any) -> Any:
         return len(ids)
 
     return count
+
+
+def peft_config(cfg: TrainConfig) -> Any:
+    """The LoRA config (None for full fine-tuning)."""
+    if not cfg.lora.enabled:
+        return None
+    from peft import LoraConfig
+
+    lo = cfg.lora
+    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=list(lo.target_modules),
+                      task_type="CAUSAL_LM")
+
+
+def save_final(trainer: Any, tokenizer: Any, dest: Path) -> Path:
+    """Save the trained policy as a plain transformers checkpoint (LoRA merged), loadable without peft."""
+    model = trainer.model
+    if hasattr(model, "merge_and_unload"):
+        import copy
+
+        model = copy.deepcopy(model).merge_and_unload()
+    model.save_pretrained(str(dest))
+    tokenizer.save_pretrained(str(dest))
+    return dest

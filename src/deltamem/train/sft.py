@@ -78,7 +78,7 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
     from transformers import TrainerCallback
     from trl import SFTConfig, SFTTrainer  # type: ignore[attr-defined]
 
-    from deltamem.train.trainer import peft_config, save_final
+    from deltamem.train.model import peft_config, save_final
 
     rows = sft_rows(train_examples)
     if not rows:

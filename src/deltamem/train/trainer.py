@@ -22,7 +22,7 @@ from deltamem.reward import MLDScorer, RewardConfig
 from deltamem.train.config import TrainConfig
 from deltamem.train.data import Split, build_split, load_transitions
 from deltamem.train.metrics import MetricsCSV, metrics_row, plot_reward_curve
-from deltamem.train.model import load_tokenizer, prompt_token_counter, resolve_base
+from deltamem.train.model import load_tokenizer, peft_config, prompt_token_counter, resolve_base, save_final
 from deltamem.train.reward import make_agent_reward
 from deltamem.train.sft import sft_warmup
 
@@ -75,17 +75,6 @@ def grpo_args(cfg: TrainConfig, *, output_dir: str, use_cpu: bool) -> Any:
                                                 if m.attn_implementation else {})},
         remove_unused_columns=False, log_completions=False, dataloader_num_workers=0,
     )
-
-
-def peft_config(cfg: TrainConfig) -> Any:
-    """The LoRA config (None for full fine-tuning)."""
-    if not cfg.lora.enabled:
-        return None
-    from peft import LoraConfig
-
-    lo = cfg.lora
-    return LoraConfig(r=lo.r, lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=list(lo.target_modules),
-                      task_type="CAUSAL_LM")
 
 
 def train(cfg: TrainConfig, embedder: Embedder, *, resume: bool = False, cache_dir: Path | None = None,
@@ -146,18 +135,6 @@ def train(cfg: TrainConfig, embedder: Embedder, *, resume: bool = False, cache_d
             "dropped": prep.split.dropped, "sft": policy if cfg.sft.steps else None, "csv": str(log.path),
             "png": str(out / PNG_NAME), "final": str(final),
             "seconds": round(time.perf_counter() - started, 1)}
-
-
-def save_final(trainer: Any, tokenizer: Any, dest: Path) -> Path:
-    """Save the trained policy as a plain transformers checkpoint (LoRA merged), loadable without peft."""
-    model = trainer.model
-    if hasattr(model, "merge_and_unload"):
-        import copy
-
-        model = copy.deepcopy(model).merge_and_unload()
-    model.save_pretrained(str(dest))
-    tokenizer.save_pretrained(str(dest))
-    return dest
 
 
 def _last_checkpoint(out: Path) -> Path | None:

@@ -1,6 +1,6 @@
 """deltamem itself as a :class:`MemorySystem`: the memory agent turns each session into ADD/UPDATE/DELETE ops.
 
-One :class:`deltamem.api.Memory` over an in-memory store (or a SQLite file in a temporary folder) holds every
+One :class:`deltamem.facade.memory.Memory` over an in-memory store (or a SQLite file in a temporary folder) holds every
 conversation, each in its own namespace. The review guard rail is switched off: in an evaluation every change set
 the agent proposes is applied, since nobody is there to approve it.
 """
@@ -14,8 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from deltamem.answering import memory_context, ordered
-from deltamem.api import Memory
 from deltamem.config import AgentSettings, MemoryConfig, ReviewPolicy
 from deltamem.core.errors import AgentOutputError, ConfigError
 from deltamem.embed.base import Embedder
@@ -23,6 +21,8 @@ from deltamem.eval.loaders.common import Session
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.systems._turns import iso, speaker_name
 from deltamem.eval.systems.base import ContextItem, Cost, IngestReport
+from deltamem.facade.answering import memory_context, ordered
+from deltamem.facade.memory import Memory
 from deltamem.llm.base import ChatModel
 from deltamem.stores.base import ArchiveStore
 from deltamem.stores.memory import InMemoryStore
@@ -103,7 +103,7 @@ class DeltamemSystem:
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,
                 k: int = 10) -> tuple[list[ContextItem], Cost]:
         start = time.perf_counter()
-        # The same search, order and rendering as Memory.answer (deltamem.answering.ordered, memory_context).
+        # The same search, order and rendering as Memory.answer (deltamem.facade.answering.ordered, memory_context).
         hits = self.memory.search(question, namespace=conversation_id, k=k)
         score = {h.entry.id: h.score for h in hits}
         items = [ContextItem(text=memory_context(e)[1], score=score[e.id], date=iso(e.timestamp), id=e.id)

@@ -1,26 +1,24 @@
 """Conversation ingestion: session → agent → guard rails → one change set (or a held-back review item).
 
 The guard rail: a change set that would delete or overwrite too much of the namespace, by itself or with the
-agent's recent change sets (:mod:`deltamem.review_policy`), is not applied but queued for a person with the reason,
-whatever the conversation told the agent (for example an injected "delete all memories").
+agent's recent change sets (:mod:`deltamem.facade.review_policy`), is not applied but queued for a person with the
+reason, whatever the conversation told the agent (for example an injected "delete all memories").
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from deltamem.agent.loop import AgentResult, MemoryAgent
 from deltamem.agent.session import Session
 from deltamem.agent.tools import MemorySearch
 from deltamem.config import ReviewPolicy
 from deltamem.core import Add, ChangeSet, Operation, op_to_dict, utcnow
-from deltamem.review_policy import AGENT_ACTOR, review_reason
+from deltamem.facade.review_policy import AGENT_ACTOR, review_reason
+from deltamem.facade.writer import ChangeWriter
+from deltamem.stores.base import SearchMode
 from deltamem.stores.review import PendingChangeSet, ReviewQueue
-
-if TYPE_CHECKING:
-    from deltamem.api import Memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,18 +36,17 @@ class IngestResult:
         return self.review_id is not None
 
 
-def ingest(memory: Memory, session: Session, namespace: str, *, agent: MemoryAgent, queue: ReviewQueue,
-           policy: ReviewPolicy) -> IngestResult:
+def ingest(writer: ChangeWriter, session: Session, namespace: str, *, agent: MemoryAgent, queue: ReviewQueue,
+           policy: ReviewPolicy, search_mode: SearchMode) -> IngestResult:
     """Run the agent on one session and apply (or queue) its operations as one change set."""
-    result = agent.run(session, MemorySearch(memory.store, memory.embedder, namespace,
-                                             mode=memory.config.search_mode))
-    reason = review_reason(memory.store, namespace, result.ops, policy)
+    result = agent.run(session, MemorySearch(writer.store, writer.embedder, namespace, mode=search_mode))
+    reason = review_reason(writer.store, namespace, result.ops, policy)
     if reason is not None:
         item = PendingChangeSet(id=uuid.uuid4().hex, namespace=namespace, ops=tuple(op_to_dict(o) for o in result.ops),
                                 reason=reason, created_at=utcnow(), session_id=session.id)
         queue.queue_put(item)
         return IngestResult(None, item.id, result, session)
-    cs = memory.apply(result.ops, namespace=namespace, session_id=session.id, actor=AGENT_ACTOR)
+    cs = writer.apply(result.ops, namespace=namespace, session_id=session.id, actor=AGENT_ACTOR)
     return IngestResult(cs, None, result, session)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from deltamem.core import (
     ChangeSet,
@@ -17,18 +17,16 @@ from deltamem.core import (
     utcnow,
 )
 from deltamem.core.changeset import check_fields, check_label
-from deltamem.scope import namespace_for
+from deltamem.facade.scope import namespace_for
+from deltamem.facade.writer import ChangeWriter
 from deltamem.stores.review import PendingChangeSet, ReviewQueue, ReviewStatus
-
-if TYPE_CHECKING:
-    from deltamem.api import Memory
 
 
 class Review:
     """The review queue of a Memory (every call is scoped like the facade's: user_id / agent_id / namespace)."""
 
-    def __init__(self, memory: Memory, queue: ReviewQueue) -> None:
-        self._memory = memory
+    def __init__(self, writer: ChangeWriter, queue: ReviewQueue) -> None:
+        self._writer = writer
         self.queue = queue
 
     def list(self, *, user_id: str | None = None, agent_id: str | None = None, namespace: str | None = None,
@@ -46,13 +44,13 @@ class Review:
         item = self.get(item_id, **scope)
         ops = [op_from_dict(o, index=i) for i, o in enumerate(item.ops)]
         ids = [op.id for op in ops if isinstance(op, Update | Delete)]
-        return apply(self._memory.store.get(item.namespace, ids), ops, session_id=item.session_id, actor="review")
+        return apply(self._writer.store.get(item.namespace, ids), ops, session_id=item.session_id, actor="review")
 
     def approve(self, item_id: str, *, by: str = "reviewer", **scope: Any) -> ChangeSet:
         """Apply the queued operations as one change set and mark the item approved."""
         item = self._pending(item_id, scope)
         ops = [op_from_dict(o, index=i) for i, o in enumerate(item.ops)]
-        cs = self._memory.apply(ops, namespace=item.namespace, session_id=item.session_id, actor=f"review:{by}")
+        cs = self._writer.apply(ops, namespace=item.namespace, session_id=item.session_id, actor=f"review:{by}")
         self.queue.queue_update(replace(item, status="approved", resolved_at=utcnow(), resolved_by=by,
                                         change_set_id=cs.id))
         return cs
@@ -62,9 +60,9 @@ class Review:
         Whether their ids are live is checked when the item is approved."""
         item = self._pending(item_id, scope)
         parsed = [op_from_dict(o, index=i) for i, o in enumerate(ops)]
-        config = self._memory.config
         for i, op in enumerate(parsed):
-            check_fields(op, i, max_text_chars=config.max_text_chars, metadata_limits=config.metadata_limits())
+            check_fields(op, i, max_text_chars=self._writer.config.max_text_chars,
+                         metadata_limits=self._writer.config.metadata_limits())
         edited = replace(item, ops=tuple(op_to_dict(o) for o in parsed))
         self.queue.queue_update(edited)
         return edited

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from deltamem import __version__
+from deltamem._version import __version__
 from deltamem.core import CorruptDataError, InvalidOperation, to_iso, utcnow
 from deltamem.core.codec import entry_from_dict, entry_to_dict
 from deltamem.core.timeutil import as_utc

@@ -1,0 +1,26 @@
+"""The facade moved to ``deltamem.facade``; the old module paths still work, with a DeprecationWarning."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import deltamem
+from deltamem.facade import Memory
+from deltamem.facade.aio import AsyncMemory
+
+
+@pytest.mark.parametrize(("module", "name", "moved"), [("deltamem.api", "Memory", Memory),
+                                                       ("deltamem.aio", "AsyncMemory", AsyncMemory)])
+def test_old_module_paths_forward_with_a_warning(module: str, name: str, moved: type) -> None:
+    old = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=f"{module} is deprecated"):
+        assert getattr(old, name) is moved
+    with pytest.raises(AttributeError):
+        old.NoSuchName  # noqa: B018
+
+
+def test_the_package_exports_the_facade_without_a_warning(recwarn: pytest.WarningsRecorder) -> None:
+    assert deltamem.Memory is Memory and deltamem.AsyncMemory is AsyncMemory
+    assert not [w for w in recwarn if issubclass(w.category, DeprecationWarning)]
