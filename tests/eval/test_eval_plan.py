@@ -38,8 +38,8 @@ def test_question_cap_and_unknown_conversation() -> None:
 def test_halumem_questions_follow_their_session() -> None:
     p = build_plan("halumem", FIX / "halumem_mini.jsonl")[0]
     assert [len(s.questions) for s in p.steps] == [2, 1, 0]
-    assert all(s.halumem is not None for s in p.steps)
-    assert p.steps[1].halumem is not None and p.steps[1].halumem.memory_points[0].is_update
+    assert all(s.gold is not None for s in p.steps)
+    assert p.steps[1].gold is not None and p.steps[1].gold.memory_points[0].is_update
     assert sorted(p.depth.values()) == [1, 1, 2]
     p2 = build_plan("halumem", FIX / "halumem_mini.jsonl", sessions=1)[0]
     assert len(p2.steps) == 1 and len(p2.questions) == 2

@@ -58,8 +58,8 @@ def register(app: typer.Typer) -> None:
         Compare agent LLMs on the update scenarios: `deltamem eval scenarios --llm base=hf:A,trained=hf:B --out DIR`.
         """
         def body() -> None:
+            from deltamem.eval.benchmarks import BENCHMARKS
             from deltamem.eval.harness import EvalSpec, evaluate, parse_list, systems_arg
-            from deltamem.eval.judging import BENCHMARKS
 
             if bench == "scenarios":
                 _scenarios(llm or OPTS.llm or "local", suite=data, out=out, embedder=embedder or OPTS.embedder

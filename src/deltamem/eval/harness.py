@@ -16,8 +16,8 @@ from typing import Any
 
 from deltamem.core.errors import ConfigError
 from deltamem.embed.base import Embedder
+from deltamem.eval.benchmarks import benchmark
 from deltamem.eval.checkpoint import Checkpoints
-from deltamem.eval.judging import BENCHMARKS, Benchmark
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.plan import build_plan, resolve_data
 from deltamem.eval.report import build_results, write_results
@@ -37,7 +37,7 @@ _RUN = "run.json"
 class EvalSpec:
     """Everything ``deltamem eval`` takes. ``answer_llm`` / ``judge_llm`` default to ``llm``."""
 
-    bench: Benchmark
+    bench: str
     data: Path
     out: Path
     llm: str
@@ -170,8 +170,7 @@ def context_size_for(spec: EvalSpec) -> int:
 def evaluate(spec: EvalSpec, *, model_factory: ModelFactory | None = None,
              embedder: Embedder | None = None) -> EvalOutcome:
     """Run (or resume) one evaluation and write results.json, report.md and the plots into ``spec.out``."""
-    if spec.bench not in BENCHMARKS:
-        raise ConfigError(f"unknown benchmark {spec.bench!r}; choose from {', '.join(BENCHMARKS)}")
+    plugin = benchmark(spec.bench)
     unknown = [s for s in spec.systems if s not in SYSTEMS]
     if unknown or not spec.systems:
         raise ConfigError(f"unknown system(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(SYSTEMS)}")
@@ -206,7 +205,7 @@ def evaluate(spec: EvalSpec, *, model_factory: ModelFactory | None = None,
     systems = {name: build_system(name, llm=MeteredChatModel(models.get(spec.llm)), embedder=embedder,
                                   full_context_tokens=spec.full_context_tokens) for name in spec.systems}
     answer = MeteredChatModel(models.get(answer_spec))
-    judge = MeteredChatModel(models.get(judge_spec)) if spec.bench != "personamem" else None
+    judge = MeteredChatModel(models.get(judge_spec)) if plugin.needs_judge else None
     ckpt = Checkpoints(spec.out / _CHECKPOINTS)
     options = RunOptions(bench=spec.bench, k=spec.k, concurrency=spec.concurrency, strict_judge=spec.strict_judge,
                          progress=spec.progress, stop_after=spec.stop_after)

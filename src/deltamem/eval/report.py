@@ -8,29 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from deltamem.eval.benchmarks import benchmark
+from deltamem.eval.benchmarks.base import ConversationPlan, num, pct
 from deltamem.eval.checkpoint import Checkpoints
-from deltamem.eval.loaders.locomo import CATEGORY_NAMES
-from deltamem.eval.metrics import halumem as hm
-from deltamem.eval.metrics.judge import JudgeVerdict
-from deltamem.eval.metrics.locomo import LocomoItem, aggregate_locomo
-from deltamem.eval.metrics.longmemeval import LongMemEvalItem, aggregate_longmemeval
-from deltamem.eval.metrics.personamem import PersonaMemItem, aggregate_personamem
-from deltamem.eval.plan import ConversationPlan
 
-__all__ = ["build_results", "category_label", "render_markdown", "write_results"]
+__all__ = ["build_results", "render_markdown", "write_results"]
 
 _SKIP = {"kind", "system", "conversation", "question"}
-
-
-def category_label(bench: str, category: str) -> str:
-    """LoCoMo categories by number and meaning (``"1 (multi-hop)"``); other benchmarks' labels as they are."""
-    if bench == "locomo" and category.isdigit() and int(category) in CATEGORY_NAMES:
-        return f"{category} ({CATEGORY_NAMES[int(category)]})"
-    return category
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -47,7 +34,8 @@ def build_results(plans: Sequence[ConversationPlan], ckpt: Checkpoints, systems:
             per = {s: {k: v for k, v in rec.items() if k not in _SKIP}
                    for s in systems if (rec := ckpt.question(s, q.id)) is not None}
             questions.append({"id": q.id, "conversation": plan.id, "category": q.category,
-                              "category_label": category_label(bench, q.category), "question": q.question,
+                              "category_label": benchmark(bench).category_label(q.category),
+                              "question": q.question,
                               "gold": q.answer, "depth": plan.depth.get(q.id), "systems": per})
     sessions = [rec for plan in plans for step in plan.steps for s in systems
                 if (rec := ckpt.session(s, plan.id, step.session.id)) is not None]
@@ -95,33 +83,10 @@ def _summary(bench: str, system: str, questions: list[dict[str, Any]], sessions:
         "cumulative_by_depth": cumulative,
         "cost": _cost(recs, sessions),
     }
-    if bench == "locomo":
-        items = [LocomoItem(int(q["category"]), r["f1"], r["bleu1"],
-                            JudgeVerdict(label=r["label"], raw=r.get("judge_raw") or ""))
-                 for q, r in recs]
-        out["locomo"] = asdict(aggregate_locomo(items))
-    elif bench == "halumem":
-        out["halumem"] = _halumem(recs, sessions)
-    elif bench == "personamem":
-        overall, per_type = aggregate_personamem(PersonaMemItem(q["category"], bool(r["correct"])) for q, r in recs)
-        out["personamem"] = {"overall": asdict(overall), "by_type": {k: asdict(v) for k, v in per_type.items()}}
-    elif bench == "longmemeval":
-        rep = aggregate_longmemeval(LongMemEvalItem(q["category"], q["id"].endswith("_abs"), bool(r["correct"]))
-                                    for q, r in recs)
-        out["longmemeval"] = asdict(rep)
+    block = benchmark(bench).summary(recs, sessions)
+    if block is not None:
+        out[bench] = block
     return out
-
-
-def _halumem(recs: list[tuple[dict[str, Any], dict[str, Any]]], sessions: list[dict[str, Any]]) -> dict[str, Any]:
-    integ, acc, upd = [], [], []
-    for s in sessions:
-        h = s.get("halumem") or {}
-        integ += [hm.IntegrityJudgement(i["score"], i["importance"], i["is_interference"], i["memory_type"])
-                  for i in h.get("integrity", [])]
-        acc += [hm.AccuracyJudgement(a["score"], a["included"]) for a in h.get("accuracy", [])]
-        upd += [hm.LabelJudgement(u["label"], u["memory_type"]) for u in h.get("updates", [])]
-    qa = [hm.LabelJudgement(r["label"], q["category"]) for q, r in recs]
-    return asdict(hm.aggregate_halumem(integ, acc, upd, qa))
 
 
 def _cost(recs: list[tuple[dict[str, Any], dict[str, Any]]], sessions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -150,14 +115,6 @@ def _cost(recs: list[tuple[dict[str, Any], dict[str, Any]]], sessions: list[dict
     }
 
 
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}"
-
-
-def _num(x: float | None, nd: int = 3) -> str:
-    return "—" if x is None else f"{x:.{nd}f}"
-
-
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The human report: setup, overall and per-category tables, benchmark-specific metrics, cost."""
     meta, summary = results["meta"], results["summary"]
@@ -171,25 +128,25 @@ def render_markdown(results: Mapping[str, Any]) -> str:
            f"- complete: {'yes' if meta.get('complete') else 'NO (rerun the command to resume)'}", ""]
     out += ["## Overall", "", "| system | answered | accuracy % | F1 | BLEU-1 | invalid judgements |",
             "| --- | ---: | ---: | ---: | ---: | ---: |"]
-    out += [f"| {s} | {v['answered']} | {_pct(v['accuracy'])} | {_num(v['f1'])} | {_num(v['bleu1'])} | "
+    out += [f"| {s} | {v['answered']} | {pct(v['accuracy'])} | {num(v['f1'])} | {num(v['bleu1'])} | "
             f"{v['invalid_judgements']} |" for s, v in summary.items()]
     cats = sorted({c for v in summary.values() for c in v["by_category"]})
     out += ["", "## Accuracy per category (%, question count)", "",
             "| category | " + " | ".join(systems) + " |", "| --- |" + " ---: |" * len(systems)]
     for c in cats:
-        cells = [(f"{_pct(v['by_category'][c]['accuracy'])} ({v['by_category'][c]['count']})"
+        cells = [(f"{pct(v['by_category'][c]['accuracy'])} ({v['by_category'][c]['count']})"
                   if c in v["by_category"] else "—") for v in summary.values()]
         out.append(f"| {c} | " + " | ".join(cells) + " |")
-    out += _bench_section(str(meta["bench"]), summary)
+    out += benchmark(str(meta["bench"])).report_section(summary, "##")
     if "common" in results:
         common = results["common"]
         out += ["", f"## Like for like: only what every system finished ({common['questions']} questions, "
                     f"{common['sessions']} sessions)", "",
                 "The run is partial, so the tables above cover different items per system; these do not.", "",
                 "| system | accuracy % | F1 | BLEU-1 |", "| --- | ---: | ---: | ---: |"]
-        out += [f"| {s} | {_pct(v['accuracy'])} | {_num(v['f1'])} | {_num(v['bleu1'])} |"
+        out += [f"| {s} | {pct(v['accuracy'])} | {num(v['f1'])} | {num(v['bleu1'])} |"
                 for s, v in common["summary"].items()]
-        out += _bench_section(str(meta["bench"]), common["summary"], "###")
+        out += benchmark(str(meta["bench"])).report_section(common["summary"], "###")
     out += ["", "## Cost per system", "",
             "| system | sessions | ingest LLM calls | ingest prompt / completion tokens | ingest s | ingest errors "
             "| answer calls | answer prompt / completion tokens | answer s (incl. retrieval) | truncated contexts |",
@@ -208,44 +165,6 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         "the wall time measured when each item was first computed.",
         "", "Plots: `accuracy_by_category.png`, `cumulative_accuracy.png`, `cost.png`.", ""]
     return "\n".join(out)
-
-
-def _bench_section(bench: str, summary: Mapping[str, Any], heading: str = "##") -> list[str]:
-    out: list[str] = []
-    if bench == "locomo":
-        out += ["", f"{heading} LoCoMo (mem0 lineage: J / F1 / BLEU-1, categories 1-4)", "",
-                "| system | set | n | J % | F1 | BLEU-1 |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-        for s, v in summary.items():
-            rep = v["locomo"]
-            rows = [("overall", rep["overall"])] + [(category_label("locomo", str(c)), m)
-                                                    for c, m in sorted(rep["by_category"].items())]
-            out += [f"| {s} | {name} | {m['count']} | {_pct(m['j'])} | {_num(m['f1'])} | {_num(m['bleu1'])} |"
-                    for name, m in rows]
-    elif bench == "halumem":
-        out += ["", f"{heading} HaluMem (ratios over all items; valid-only in results.json)", "",
-                "| system | recall | weighted recall | FMR (interference acc.) | target precision | weighted acc. "
-                "| extraction F1 | update correct | update halluc. | update omission | QA correct | QA halluc. "
-                "| QA omission |", "| --- |" + " ---: |" * 12]
-        for s, v in summary.items():
-            h = v["halumem"]
-            out.append(f"| {s} | {_pct(h['recall']['all'])} | {_pct(h['weighted_recall']['all'])} | "
-                       f"{_pct(h['interference_accuracy']['all'])} | {_pct(h['target_precision']['all'])} | "
-                       f"{_pct(h['weighted_accuracy']['all'])} | {_pct(h['extraction_f1'])} | "
-                       + " | ".join(_pct(h["update"][k]["all"]) for k in ("Correct", "Hallucination", "Omission"))
-                       + " | " + " | ".join(_pct(h["qa"][k]["all"]) for k in ("Correct", "Hallucination", "Omission"))
-                       + " |")
-    elif bench == "longmemeval":
-        out += ["", f"{heading} LongMemEval", "", "| system | overall % | task-averaged % | abstention % |",
-                "| --- | ---: | ---: | ---: |"]
-        for s, v in summary.items():
-            r = v["longmemeval"]
-            out.append(f"| {s} | {_pct(_acc(r['overall']))} | {_pct(r['task_averaged'])} | "
-                       f"{_pct(_acc(r['abstention']))} |")
-    return out
-
-
-def _acc(a: Mapping[str, int]) -> float | None:
-    return a["correct"] / a["count"] if a["count"] else None
 
 
 def write_results(out_dir: Path, results: Mapping[str, Any]) -> None:

@@ -20,8 +20,9 @@ from typing import Any
 
 from deltamem.core.errors import DeltamemError
 from deltamem.eval.answering import answer_question
+from deltamem.eval.benchmarks import benchmark
 from deltamem.eval.checkpoint import Checkpoints
-from deltamem.eval.judging import Benchmark, judge_answer, judge_halumem_session
+from deltamem.eval.judging import judge_answer
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.plan import ConversationPlan, Step
 from deltamem.eval.systems.base import ContextItem, IngestReport, MemorySystem
@@ -30,7 +31,8 @@ from deltamem.llm.base import Usage
 
 __all__ = ["RunInterrupted", "RunOptions", "run_benchmark"]
 
-#: HaluMem searches the system with each update point's content, top 10 (the official adapter's value).
+#: A session judge (HaluMem) searches the system with each update point's content, top 10 (the official adapter's
+#: value).
 UPDATE_SEARCH_K = 10
 
 
@@ -42,7 +44,7 @@ class RunInterrupted(DeltamemError):
 class RunOptions:
     """How to run: benchmark, retrieval depth, workers, judge strictness; ``stop_after`` is for tests."""
 
-    bench: Benchmark
+    bench: str
     k: int = 10
     concurrency: int = 1
     strict_judge: bool = True
@@ -149,7 +151,7 @@ class _Unit:
                 rec = self._session_record(position, step, report, previous)
                 self.ckpt.write(rec)
                 self.budget.tick()
-            if step.halumem is not None:
+            if self._judges(step):
                 previous = {m.text for m in self.system.memories(conv)}
             self.advance()
             for q in step.questions:
@@ -159,6 +161,10 @@ class _Unit:
                     self.budget.tick()
                 self.advance()
 
+    def _judges(self, step: Step) -> bool:
+        """Whether this step's session is judged itself (HaluMem), beside its questions."""
+        return step.gold is not None and benchmark(self.options.bench).judges_sessions
+
     def _session_record(self, position: int, step: Step, report: IngestReport, previous: set[str]
                         ) -> dict[str, Any]:
         rec: dict[str, Any] = {
@@ -166,21 +172,20 @@ class _Unit:
             "position": position, "date": step.session.date.isoformat() if step.session.date else None,
             "cost": asdict(report.cost), "ops": dict(report.ops), "error": report.error,
         }
-        if step.halumem is not None and self.judge_model is not None:
+        if self._judges(step) and self.judge_model is not None:
             conv = self.plan.id
             after = [m.text for m in self.system.memories(conv)]
             # "Extracted" = what this session created or changed: texts not held before it.
             extracted = list(dict.fromkeys(t for t in after if t not in previous))
-            hits: dict[int, list[str]] = {}
-            for p in step.halumem.memory_points:
-                if p.is_update and p.original_memories:
-                    items, _ = self.system.context(conv, p.content, k=UPDATE_SEARCH_K)
-                    hits[p.index] = [i.text for i in items]
+
+            def search(query: str) -> list[str]:
+                items, _ = self.system.context(conv, query, k=UPDATE_SEARCH_K)
+                return [i.text for i in items]
+
             with self.judge_model.measure() as judge_usage:
-                rec["halumem"] = judge_halumem_session(self.judge_model, step.halumem, extracted, hits,
-                                                       strict=self.options.strict_judge)
+                rec.update(benchmark(self.options.bench).judge_session(self.judge_model, step, extracted, search,
+                                                                       strict=self.options.strict_judge))
             rec["extracted"] = extracted
-            rec["update_hits"] = {str(k): v for k, v in hits.items()}
             rec["memories"] = len(after)
             rec["judge_usage"] = usage_dict(judge_usage)
         return rec
