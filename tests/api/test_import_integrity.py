@@ -182,7 +182,8 @@ def test_a_store_poisoned_before_the_fix_refuses_the_revert(tmp_path: Path) -> N
     import sqlite3
 
     from deltamem.core.codec import entry_from_dict
-    from deltamem.stores.sqlite_schema import CS_COLS, HIST_COLS, entry_json
+    from deltamem.stores.sql.rows import CS_COLS, HIST_COLS, entry_json
+    from deltamem.stores.sqlite_schema import SqliteValues
 
     with Memory(store=SqliteStore(tmp_path / "old.db"), embedder=EMB) as m:
         mid = seed(m)
@@ -191,7 +192,8 @@ def test_a_store_poisoned_before_the_fix_refuses_the_revert(tmp_path: Path) -> N
     con.execute(f"INSERT INTO change_sets ({CS_COLS}) VALUES (?, ?, ?, NULL, 'user', '[]', ?, NULL, NULL, '')",
                 (cs["id"], MALLORY, cs["created_at"], json.dumps(cs["counts"])))
     con.execute(f"INSERT INTO history ({HIST_COLS[5:]}) VALUES (?, ?, ?, 'DELETE', ?, NULL, NULL, 'user', ?)",
-                (cs["id"], MALLORY, mid, entry_json(entry_from_dict(hist["before"])), hist["created_at"]))
+                (cs["id"], MALLORY, mid, entry_json(SqliteValues(), entry_from_dict(hist["before"])),
+                 hist["created_at"]))
     con.close()
     with Memory(store=SqliteStore(tmp_path / "old.db"), embedder=EMB) as m:
         before = full_dump(m.store)

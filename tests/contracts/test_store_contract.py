@@ -1,4 +1,7 @@
-"""The Store contract: every backend (in-process, SQLite, PostgreSQL) must pass all of these."""
+"""The Store contract: every backend (in-process, SQLite, PostgreSQL) must pass all of these.
+
+The other capabilities have their own suites: test_archive_contract.py, test_review_queue_contract.py,
+test_namespace_lock_contract.py."""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from deltamem.core import (
     apply,
 )
 from deltamem.embed.hashing import HashingEmbedder
-from deltamem.stores.base import ArchiveStore, ChangeSetRecord, Filters, HistoryRecord, StoredMemory
+from deltamem.stores.base import ArchiveStore, Filters
 
 EMB = HashingEmbedder(dim=64)
 T = datetime(2024, 5, 1, tzinfo=UTC)
@@ -177,39 +180,3 @@ def test_history_and_change_sets_record_everything(store: ArchiveStore) -> None:
     assert sets[2].ops[0]["op"] == "ADD"
     assert len(store.change_sets("user:a", limit=1)) == 1
     assert len(store.history("user:a", change_set_id=cs1.id)) == 2  # type: ignore[attr-defined]
-
-
-def test_dump_load_round_trip_and_refusals(filled: ArchiveStore, store_factory: object) -> None:
-    ids = ids_of(filled, "user:a")
-    commit(filled, "user:a", [Delete(id=ids[FACTS[1][0]])])
-    records = list(filled.dump("user:a"))
-    kinds = {type(r) for r in records}
-    assert kinds == {StoredMemory, ChangeSetRecord, HistoryRecord}
-    assert sum(1 for r in records if isinstance(r, StoredMemory) and r.deleted_at is not None) == 1
-    other = store_factory()  # type: ignore[operator]
-    assert other.load(records) == len(records)
-    assert other.list_entries("user:a") == filled.list_entries("user:a")
-    assert len(other.history("user:a")) == len(filled.history("user:a"))
-    q = "nurse"
-    assert [h.entry.id for h in other.search("user:a", vector=EMB.embed([q])[0], text=q, k=3)] == [
-        h.entry.id for h in filled.search("user:a", vector=EMB.embed([q])[0], text=q, k=3)]
-    with pytest.raises(ConflictError):
-        other.load(records)  # same ids again: refused, nothing written
-    assert len(other.list_entries("user:a")) == 4
-    bad = [StoredMemory(r.entry.evolve(id="fresh-" + r.entry.id), np.ones(8, dtype=np.float32))
-           for r in records if isinstance(r, StoredMemory)]
-    with pytest.raises(EmbeddingDimensionError):
-        other.load(bad)
-    assert len(other.list_entries("user:a")) == 4
-
-
-def test_purge_erases_one_namespace_only(filled: ArchiveStore) -> None:
-    assert filled.purge("user:a") > 0
-    assert filled.list_entries("user:a") == [] and filled.history("user:a") == [] and filled.change_sets("user:a") == []
-    q = "Caroline"
-    assert filled.search("user:a", vector=EMB.embed([q])[0], text=q, k=5) == []
-    assert len(filled.list_entries("user:b")) == 1
-    assert filled.namespaces() == ["user:b"]
-    commit(filled, "user:a", [Add(text="after purge")])
-    assert [h.entry.text for h in filled.search("user:a", vector=EMB.embed(["after purge"])[0], text="purge")] == [
-        "after purge"]

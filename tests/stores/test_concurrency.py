@@ -110,11 +110,11 @@ def _vm_steps(store: SqliteStore, fn: Callable[[], object]) -> int:
         ticks += 1
         return 0
 
-    store._conn.set_progress_handler(tick, 10)  # the store's own connection: that is where the work happens
+    store.dialect.conn.set_progress_handler(tick, 10)  # the store's own connection: that is where the work happens
     try:
         fn()
     finally:
-        store._conn.set_progress_handler(None, 0)
+        store.dialect.conn.set_progress_handler(None, 0)
     return ticks * 10
 
 

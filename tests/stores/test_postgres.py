@@ -121,7 +121,7 @@ def test_bad_configuration_errors(dsn: str) -> None:
 
 def test_connection_lost_is_reported_then_replaced(store: PostgresStore, dsn: str) -> None:
     commit(store, NS, [Add(text="survives reconnects")])
-    pid = store._conn.info.backend_pid
+    pid = store.dialect.connection.conn.info.backend_pid
     with psycopg.connect(dsn, autocommit=True) as c:
         c.execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(StoreError):

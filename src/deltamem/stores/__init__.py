@@ -1,6 +1,7 @@
 """Stores: SQLite (default), an in-process store (tests, training rollouts), PostgreSQL + pgvector."""
 
 from deltamem.stores.base import (
+    Archive,
     ArchiveStore,
     ChangeSetRecord,
     DumpRecord,
@@ -13,6 +14,6 @@ from deltamem.stores.base import (
 )
 
 __all__ = [
-    "ArchiveStore", "ChangeSetRecord", "DumpRecord", "Filters", "HistoryRecord", "SearchHit", "SearchMode", "Store",
-    "StoredMemory",
+    "Archive", "ArchiveStore", "ChangeSetRecord", "DumpRecord", "Filters", "HistoryRecord", "SearchHit", "SearchMode",
+    "Store", "StoredMemory",
 ]

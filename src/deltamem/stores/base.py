@@ -1,4 +1,6 @@
-"""The Store capability: commit change sets atomically, read live memories, search, and keep full history."""
+"""The store capabilities, each a small Protocol: :class:`Store` (commit change sets atomically, read live memories,
+search, keep full history), :class:`Archive` (whole namespaces: dump, load, purge), :class:`NamespaceLock`; the
+review queue is in ``stores/review.py``. :class:`ArchiveStore` is the combination the facade takes."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import numpy as np
 
 from deltamem.core import ChangeKind, ChangeSet, MemoryEntry, MemoryState, as_utc
+from deltamem.core.codec import ops_to_list
 from deltamem.core.model import Vectors
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
@@ -137,8 +140,8 @@ class Store(Protocol):
 
 
 @runtime_checkable
-class ArchiveStore(Store, Protocol):
-    """The maintenance half of a store: dump and load (export / import), purge, namespaces, close."""
+class Archive(Protocol):
+    """Whole namespaces in and out: list them, dump and load them (export / import), erase them."""
 
     @property
     def embedding_dim(self) -> int | None:
@@ -147,10 +150,6 @@ class ArchiveStore(Store, Protocol):
 
     def namespaces(self) -> list[str]:
         """Namespaces that have any record."""
-        ...
-
-    def count(self, namespace: str) -> int:
-        """Number of live memories."""
         ...
 
     def dump(self, namespace: str) -> Iterator[DumpRecord]:
@@ -163,6 +162,19 @@ class ArchiveStore(Store, Protocol):
 
     def purge(self, namespace: str) -> int:
         """Erase a namespace entirely, history included (the only destructive operation). Returns rows removed."""
+        ...
+
+
+@runtime_checkable
+class ArchiveStore(Store, Archive, Protocol):
+    """What the facade takes: a :class:`Store` with the :class:`Archive` capability, a count and a close.
+
+    Every backend is one (in-memory, SQLite, PostgreSQL); the review queue (``stores/review.py``) and the namespace
+    lock (below) are separate capabilities that a backend may have as well.
+    """
+
+    def count(self, namespace: str) -> int:
+        """Number of live memories."""
         ...
 
     def close(self) -> None:
@@ -181,6 +193,16 @@ class NamespaceLock(Protocol):
     def exclusive(self, namespace: str) -> AbstractContextManager[None]:
         """While the block runs, no other writer commits to ``namespace``; this thread's calls proceed."""
         ...
+
+
+def commit_records(change_set: ChangeSet, *, first_seq: int = 0) -> tuple[ChangeSetRecord, list[HistoryRecord]]:
+    """The header and the history rows that committing ``change_set`` records, numbered from ``first_seq`` (the SQL
+    stores let the database number them). ``reverted_by`` stays None until a revert commits."""
+    cs = change_set
+    return (ChangeSetRecord(cs.id, cs.namespace, cs.created_at, cs.session_id, cs.actor, tuple(ops_to_list(cs)),
+                            cs.counts(), cs.reverts, None, cs.note),
+            [HistoryRecord(first_seq + n, cs.id, cs.namespace, c.memory_id, c.kind, c.before, c.after, cs.session_id,
+                           cs.actor, cs.created_at) for n, c in enumerate(cs.changes)])
 
 
 def check_vectors(change_set: ChangeSet, vectors: Mapping[str, Vectors], dim: int | None) -> int | None:
@@ -225,3 +247,13 @@ def rrf_fuse(rankings: Sequence[Sequence[str]], k: int, *, rrf_k: int = RRF_K) -
             scores[mid] = scores.get(mid, 0.0) + 1.0 / (rrf_k + rank)
     first = {mid: rank for rank, mid in enumerate(rankings[0])} if rankings else {}
     return sorted(scores.items(), key=lambda kv: (-kv[1], first.get(kv[0], len(first)), kv[0]))[:k]
+
+
+def ranked(mode: SearchMode, vector_hits: Sequence[tuple[str, float]], keyword_hits: Sequence[tuple[str, float]],
+           k: int) -> list[tuple[str, float]]:
+    """The top ``k`` (id, score) of a search: one ranking as it is, or both fused (:func:`rrf_fuse`) for hybrid."""
+    if mode == "vector":
+        return list(vector_hits[:k])
+    if mode == "keyword":
+        return list(keyword_hits[:k])
+    return rrf_fuse([[i for i, _ in vector_hits], [i for i, _ in keyword_hits]], k)

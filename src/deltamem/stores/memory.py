@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from deltamem.core import ChangeSet, ConflictError, MemoryEntry, MemoryState, utcnow
-from deltamem.core.codec import ops_to_list
 from deltamem.core.model import Vectors
 from deltamem.stores.base import (
     ChangeSetRecord,
@@ -26,7 +25,8 @@ from deltamem.stores.base import (
     SearchMode,
     StoredMemory,
     check_vectors,
-    rrf_fuse,
+    commit_records,
+    ranked,
 )
 from deltamem.stores.conflicts import check_live, check_load
 from deltamem.stores.review import InMemoryReviewQueue
@@ -43,7 +43,7 @@ class _Namespace:
 
 
 class InMemoryStore(InMemoryReviewQueue):
-    """A complete Store (and ArchiveStore and ReviewQueue) in process memory."""
+    """A complete Store (and Archive and ReviewQueue) in process memory."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,22 +71,17 @@ class InMemoryStore(InMemoryReviewQueue):
                 raise ConflictError(f"change set {change_set.id} is already committed")
             self._dim = dim
             now = utcnow()
+            record, history = commit_records(change_set, first_seq=self._seq + 1)
+            self._seq += len(history)
             for c in change_set.changes:
-                self._seq += 1
                 if c.after is None:
                     old = ns.rows[c.memory_id]
                     ns.rows[c.memory_id] = StoredMemory(old.entry, old.vector, now)
                 else:
                     vec = np.asarray(vectors[c.memory_id], dtype=np.float32).copy()
                     ns.rows[c.memory_id] = StoredMemory(c.after, vec, None)
-                ns.history.append(HistoryRecord(
-                    self._seq, change_set.id, change_set.namespace, c.memory_id, c.kind, c.before, c.after,
-                    change_set.session_id, change_set.actor, change_set.created_at,
-                ))
-            ns.change_sets[change_set.id] = ChangeSetRecord(
-                change_set.id, change_set.namespace, change_set.created_at, change_set.session_id, change_set.actor,
-                tuple(ops_to_list(change_set)), change_set.counts(), change_set.reverts, None, change_set.note,
-            )
+            ns.history += history
+            ns.change_sets[change_set.id] = record
             if change_set.reverts and change_set.reverts in ns.change_sets:
                 old_rec = ns.change_sets[change_set.reverts]
                 ns.change_sets[change_set.reverts] = _with_reverted_by(old_rec, change_set.id)
@@ -120,12 +115,7 @@ class InMemoryStore(InMemoryReviewQueue):
         pool = max(k * 4, 50)
         vec_hits = self._vector(rows, vector, pool) if mode in ("vector", "hybrid") and vector is not None else []
         kw_hits = self._keyword(rows, text, pool) if mode in ("keyword", "hybrid") and text else []
-        if mode == "vector":
-            return [SearchHit(by_id[i], s) for i, s in vec_hits[:k]]
-        if mode == "keyword":
-            return [SearchHit(by_id[i], s) for i, s in kw_hits[:k]]
-        fused = rrf_fuse([[i for i, _ in vec_hits], [i for i, _ in kw_hits]], k)
-        return [SearchHit(by_id[i], s) for i, s in fused]
+        return [SearchHit(by_id[i], s) for i, s in ranked(mode, vec_hits, kw_hits, k)]
 
     @staticmethod
     def _vector(rows: list[StoredMemory], vector: Vectors, k: int) -> list[tuple[str, float]]:

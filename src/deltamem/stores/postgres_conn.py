@@ -1,6 +1,6 @@
 """The connection plumbing of :class:`~deltamem.stores.postgres.PostgresStore`: one connection behind one lock,
-transactions that turn psycopg errors into ours, and :meth:`PostgresConnection.exclusive`, which keeps other writers
-out of a namespace across several calls.
+transactions that turn psycopg errors into ours and take the SQL core's ``?`` placeholders (:class:`PgTx`), and
+:meth:`PostgresConnection.exclusive`, which keeps other writers out of a namespace across several calls.
 
 Why ``exclusive``: every commit takes the namespace's advisory transaction lock and then checks its ``before``
 entries against the live rows, so a writer that read before another one committed gets ConflictError. The facade
@@ -15,8 +15,9 @@ running in parallel.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -28,14 +29,37 @@ from deltamem.stores.postgres_schema import ensure_extension, migrate, open_sche
 Conn = psycopg.Connection[Any]
 
 
-class PostgresConnection:
-    """Base of the PostgreSQL store: owns ``_conn`` and ``_lock``; replaces a broken connection on the next call."""
+class PgTx:
+    """A psycopg connection inside a transaction that takes the core's ``?`` placeholders (:class:`Tx`)."""
 
-    schema: str
-    _dsn: str
-    _connect_timeout_s: int
-    _lock: threading.RLock
-    _conn: Conn
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
+        return self.conn.execute(_placeholders(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]], /) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(_placeholders(sql), rows)
+
+
+@functools.lru_cache(maxsize=1024)
+def _placeholders(sql: str) -> str:
+    # The SQL of the stores has no literal "?" and no "%" (psycopg would read either).
+    return sql.replace("?", "%s")
+
+
+class PostgresConnection:
+    """One connection behind one lock; a connection that broke is replaced on the next call."""
+
+    def __init__(self, dsn: str, *, schema: str, connect_timeout_s: int) -> None:
+        self.schema = schema
+        self._dsn = dsn
+        self._connect_timeout_s = connect_timeout_s
+        self._lock = threading.RLock()
+        self.conn = self._connect()
 
     def _connect(self) -> Conn:
         try:
@@ -57,12 +81,12 @@ class PostgresConnection:
         return conn
 
     def _live_conn(self) -> Conn:
-        if self._conn.closed or self._conn.broken:
-            self._conn = self._connect()
-        return self._conn
+        if self.conn.closed or self.conn.broken:
+            self.conn = self._connect()
+        return self.conn
 
     @contextlib.contextmanager
-    def _tx(self, *, snapshot: bool = False) -> Iterator[Conn]:
+    def transaction(self, *, snapshot: bool = False) -> Iterator[PgTx]:
         """One transaction; psycopg errors become StoreError (ConflictError for a unique-key clash)."""
         with self._lock:
             conn = self._live_conn()
@@ -70,7 +94,7 @@ class PostgresConnection:
                 with conn.transaction():
                     if snapshot:  # one consistent view across several SELECTs (dump)
                         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    yield conn
+                    yield PgTx(conn)
             except psycopg.errors.UniqueViolation as e:
                 raise ConflictError(f"a record with this id already exists: {e.diag.message_detail or e}") from e
             except psycopg.Error as e:
@@ -100,7 +124,7 @@ class PostgresConnection:
     def close(self) -> None:
         """Close the connection."""
         with self._lock:
-            self._conn.close()
+            self.conn.close()
 
 
 def _error(e: psycopg.Error) -> StoreError | ValidationError:

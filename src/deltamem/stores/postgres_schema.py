@@ -1,4 +1,4 @@
-"""PostgreSQL schema, migrations and row <-> record mapping for :mod:`deltamem.stores.postgres`.
+"""PostgreSQL schema, migrations, value encoding and bulk COPY for :mod:`deltamem.stores.postgres`.
 
 All tables live in one schema of the caller's database (``deltamem`` by default), reached through ``search_path``.
 
@@ -13,9 +13,9 @@ The dimension is kept in ``meta`` and never changes afterwards; a different embe
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -23,11 +23,17 @@ import numpy.typing as npt
 import psycopg
 from psycopg.types.json import Jsonb
 
-from deltamem.core import ChangeKind, ConfigError, CorruptDataError, MemoryEntry, StoreError
-from deltamem.core.codec import entry_from_dict, entry_to_dict
+from deltamem.core import ConfigError, StoreError
 from deltamem.core.model import Vectors
-from deltamem.core.timeutil import as_utc, stored_time
-from deltamem.stores.base import ChangeSetRecord, Filters, HistoryRecord, StoredMemory
+from deltamem.stores.base import ChangeSetRecord, HistoryRecord, StoredMemory
+from deltamem.stores.sql.rows import (
+    CS_COLS,
+    HIST_COLS,
+    MEMORY_COLUMNS,
+    change_set_params,
+    history_params,
+    memory_params,
+)
 
 SCHEMA_VERSION = 3
 
@@ -114,23 +120,6 @@ MIGRATIONS: list[str] = [
     ALTER TABLE change_sets ADD PRIMARY KEY (namespace, id);
     """,
 ]
-
-MEMORY_COLUMNS = (
-    "id, namespace, text, timestamp, created_at, updated_at, session_id, message_indices, keywords, metadata"
-)
-HIST_COLS = "seq, change_set_id, namespace, memory_id, kind, before, after, session_id, actor, created_at"
-CS_COLS = "id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note"
-
-UPSERT_MEMORY = (
-    f"INSERT INTO memories ({MEMORY_COLUMNS}, vector, deleted_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (namespace, id) DO UPDATE SET text = excluded.text, timestamp = excluded.timestamp,"
-    " created_at = excluded.created_at, updated_at = excluded.updated_at, session_id = excluded.session_id,"
-    " message_indices = excluded.message_indices, keywords = excluded.keywords, metadata = excluded.metadata,"
-    " vector = excluded.vector, deleted_at = excluded.deleted_at"
-)
-INSERT_HISTORY = f"INSERT INTO history ({HIST_COLS[5:]}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-INSERT_CHANGE_SET = f"INSERT INTO change_sets ({CS_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 _ENTRY_TYPES = ["text", "text", "text", "timestamptz", "timestamptz", "timestamptz", "text", "jsonb", "jsonb", "jsonb"]
 #: Loads of at least this many memories rebuild the HNSW index instead of inserting into it (see bulk_insert).
@@ -243,68 +232,21 @@ def bulk_insert(conn: psycopg.Connection[Any], mems: Sequence[StoredMemory], set
             with cur.copy(f"COPY memories ({MEMORY_COLUMNS}, vector, deleted_at) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types([*_ENTRY_TYPES, "vector", "timestamptz"])
                 for r in mems:
-                    cp.write_row((*entry_params(r.entry), vec_param(r.vector), r.deleted_at))
+                    cp.write_row(memory_params(VALUES, r.entry, r.vector, r.deleted_at))
         if sets:
             with cur.copy(f"COPY change_sets ({CS_COLS}) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["text", "text", "timestamptz", "text", "text", "jsonb", "jsonb", "text", "text", "text"])
                 for s in sets:
-                    cp.write_row((s.id, s.namespace, s.created_at, s.session_id, s.actor, Jsonb(list(s.ops)),
-                                  Jsonb(dict(s.counts)), s.reverts, s.reverted_by, s.note))
+                    cp.write_row(change_set_params(VALUES, s))
         if hist:
             with cur.copy(f"COPY history ({HIST_COLS[5:]}) FROM STDIN (FORMAT BINARY)") as cp:
                 cp.set_types(["text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "timestamptz"])
                 for h in hist:
-                    cp.write_row((h.change_set_id, h.namespace, h.memory_id, h.kind, entry_json(h.before),
-                                  entry_json(h.after), h.session_id, h.actor, h.created_at))
+                    cp.write_row(history_params(VALUES, h))
     if rebuild:
         conn.execute(hnsw_index_sql())
     if len(mems) >= ANALYZE_MIN:  # fresh statistics, so the planner picks the indexes right after an import
         conn.execute("ANALYZE memories")
-
-
-def entry_params(entry: MemoryEntry) -> tuple[Any, ...]:
-    """Column values in :data:`MEMORY_COLUMNS` order."""
-    return (entry.id, entry.namespace, entry.text, entry.timestamp, entry.created_at, entry.updated_at,
-            entry.session_id, Jsonb(list(entry.message_indices)), Jsonb(list(entry.keywords)),
-            Jsonb(dict(entry.metadata)))
-
-
-def row_entry(row: tuple[Any, ...]) -> MemoryEntry:
-    """An entry from a row selected with :data:`MEMORY_COLUMNS` first."""
-    try:
-        of = f"memory {row[0]!r} of {row[1]!r}"
-        return MemoryEntry(id=row[0], namespace=row[1], text=row[2], timestamp=stored_time(row[3], of=of),
-                           created_at=stored_time(row[4], of=of), updated_at=stored_time(row[5], of=of),
-                           session_id=row[6], message_indices=tuple(row[7]), keywords=tuple(row[8]),
-                           metadata=row[9])
-    except (ValueError, TypeError) as e:
-        raise CorruptDataError(f"stored memory {row[0]!r} cannot be read: {e}") from e
-
-
-def row_stored(row: tuple[Any, ...]) -> StoredMemory:
-    """A StoredMemory from ``MEMORY_COLUMNS, vector, deleted_at``."""
-    vec = row[10].to_numpy() if hasattr(row[10], "to_numpy") else row[10]  # pgvector >= 0.3 returns Vector
-    return StoredMemory(row_entry(row), np.asarray(vec, dtype=np.float32), row[11])
-
-
-def entry_json(entry: MemoryEntry | None) -> Jsonb | None:
-    """An entry as a jsonb parameter for the history table."""
-    return Jsonb(entry_to_dict(entry)) if entry is not None else None
-
-
-def row_history(row: tuple[Any, ...]) -> HistoryRecord:
-    """A history record from a row selected with :data:`HIST_COLS`."""
-    kind: ChangeKind = row[4]
-    return HistoryRecord(int(row[0]), row[1], row[2], row[3], kind,
-                         entry_from_dict(row[5], stored=True) if row[5] is not None else None,
-                         entry_from_dict(row[6], stored=True) if row[6] is not None else None, row[7], row[8],
-                         stored_time(row[9], of=f"history row {row[0]}"))
-
-
-def row_change_set(row: tuple[Any, ...]) -> ChangeSetRecord:
-    """A change-set header from a row selected with :data:`CS_COLS`."""
-    return ChangeSetRecord(row[0], row[1], row[2], row[3], row[4], tuple(row[5]), dict(row[6]), row[7], row[8],
-                           row[9])
 
 
 def vec_param(v: Vectors) -> npt.NDArray[np.float32]:
@@ -312,37 +254,25 @@ def vec_param(v: Vectors) -> npt.NDArray[np.float32]:
     return np.asarray(v, dtype=np.float32)
 
 
-def filter_sql(filters: Filters | None, p: str = "") -> tuple[str, dict[str, Any]]:
-    """SQL (named parameters) for :meth:`Filters.matches`: time range, and metadata key present with equal value.
+class PgValues:
+    """How PostgreSQL takes values: ``timestamptz`` (aware datetimes as they are), ``jsonb``, pgvector's ``vector``
+    (:class:`~deltamem.stores.sql.rows.Values`)."""
 
-    Python equality is the reference, so ``True`` also matches ``1`` / ``1.0`` (and ``1`` matches ``true``), as
-    ``Filters.matches`` and SQLite's json_extract do; ``@>`` alone would keep JSON booleans and numbers apart.
-    """
-    if filters is None or filters.empty:
-        return "", {}
-    sql = ""
-    params: dict[str, Any] = {}
-    if filters.since is not None:
-        sql += f" AND {p}timestamp >= %(since)s"
-        params["since"] = as_utc(filters.since)
-    if filters.until is not None:
-        sql += f" AND {p}timestamp <= %(until)s"
-        params["until"] = as_utc(filters.until)
-    for n, (key, value) in enumerate(filters.metadata.items()):
-        alts: list[Any]
-        if value is None or isinstance(value, str):
-            alts = [value]
-        elif isinstance(value, bool):
-            alts = [value, int(value)]
-        elif isinstance(value, int | float):
-            if not math.isfinite(value):  # NaN equals nothing; infinities cannot be stored in JSON
-                sql += " AND FALSE"
-                continue
-            alts = [value, bool(value)] if value in (0, 1) else [value]
-        else:
-            raise ConfigError(f"metadata filter {key!r} must be a string, number, boolean or null")
-        names = [f"m{n}_{i}" for i in range(len(alts))]
-        params.update({name: Jsonb({str(key): alt}) for name, alt in zip(names, alts, strict=True)})
-        sql += " AND (" + " OR ".join(f"{p}metadata @> %({name})s" for name in names) + ")"
-    return sql, params
+    def time(self, value: datetime) -> datetime:
+        return value
 
+    def json(self, value: Any) -> Jsonb:
+        return Jsonb(value)
+
+    def vector(self, value: Vectors) -> npt.NDArray[np.float32]:
+        return vec_param(value)
+
+    def read_json(self, raw: Any) -> Any:
+        return raw  # psycopg decodes jsonb
+
+    def read_vector(self, raw: Any) -> Vectors:
+        vec = raw.to_numpy() if hasattr(raw, "to_numpy") else raw  # pgvector >= 0.3 returns Vector
+        return np.asarray(vec, dtype=np.float32)
+
+
+VALUES = PgValues()

@@ -1,18 +1,16 @@
-"""SQLite schema, migrations and row <-> entry mapping for :mod:`deltamem.stores.sqlite`."""
+"""SQLite schema, migrations and value encoding for :mod:`deltamem.stores.sqlite`."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from deltamem.core import ChangeKind, CorruptDataError, MemoryEntry, StoreError, to_iso
-from deltamem.core.codec import entry_from_dict, entry_to_dict
+from deltamem.core import StoreError, to_iso
 from deltamem.core.model import Vectors
-from deltamem.core.timeutil import stored_time
-from deltamem.stores.base import ChangeSetRecord, HistoryRecord, StoredMemory
 
 SCHEMA_VERSION = 3
 
@@ -106,10 +104,6 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-MEMORY_COLUMNS = (
-    "id, namespace, text, timestamp, created_at, updated_at, session_id, message_indices, keywords, metadata"
-)
-
 
 def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema to :data:`SCHEMA_VERSION`; call inside a write transaction."""
@@ -138,81 +132,25 @@ def blob_vector(blob: bytes) -> Vectors:
     return np.frombuffer(blob, dtype="<f4").astype(np.float32)
 
 
-def entry_params(entry: MemoryEntry) -> tuple[Any, ...]:
-    """Column values in :data:`MEMORY_COLUMNS` order."""
-    return (
-        entry.id, entry.namespace, entry.text, to_iso(entry.timestamp), to_iso(entry.created_at),
-        to_iso(entry.updated_at), entry.session_id, json.dumps(list(entry.message_indices)),
-        json.dumps(list(entry.keywords), ensure_ascii=False), json.dumps(dict(entry.metadata), ensure_ascii=False),
-    )
+#: At most this many ids in one ``IN (...)`` list: well under SQLite's bound-parameter limit.
+CHUNK = 500
 
 
-def row_entry(row: sqlite3.Row | tuple[Any, ...]) -> MemoryEntry:
-    """An entry from a row selected with :data:`MEMORY_COLUMNS` first."""
-    try:
-        of = f"memory {row[0]!r} of {row[1]!r}"
-        return MemoryEntry(
-            id=row[0], namespace=row[1], text=row[2], timestamp=stored_time(row[3], what="timestamp", of=of),
-            created_at=stored_time(row[4], what="created_at", of=of),
-            updated_at=stored_time(row[5], what="updated_at", of=of), session_id=row[6],
-            message_indices=tuple(json.loads(row[7])),
-            keywords=tuple(json.loads(row[8])), metadata=json.loads(row[9]),
-        )
-    except (ValueError, TypeError) as e:
-        raise CorruptDataError(f"stored memory {row[0]!r} cannot be read: {e}") from e
+class SqliteValues:
+    """How SQLite holds values: times as fixed-width ISO text (string order is time order), JSON as text, vectors
+    as float32 blobs (:class:`~deltamem.stores.sql.rows.Values`)."""
 
+    def time(self, value: datetime) -> str:
+        return to_iso(value)
 
-def row_stored(row: sqlite3.Row | tuple[Any, ...]) -> StoredMemory:
-    """A StoredMemory from ``MEMORY_COLUMNS, vector, deleted_at``."""
-    deleted = stored_time(row[11], what="deleted_at", of=f"memory {row[0]!r}") if row[11] else None
-    return StoredMemory(row_entry(row), blob_vector(row[10]), deleted)
+    def json(self, value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False)
 
+    def vector(self, value: Vectors) -> bytes:
+        return vector_blob(value)
 
-def entry_json(entry: MemoryEntry | None) -> str | None:
-    """An entry as JSON text for the history table."""
-    return json.dumps(entry_to_dict(entry), ensure_ascii=False) if entry is not None else None
+    def read_json(self, raw: Any) -> Any:
+        return json.loads(raw)
 
-
-def json_entry(text: str | None) -> MemoryEntry | None:
-    """The inverse of :func:`entry_json`."""
-    if text is None:
-        return None
-    try:
-        return entry_from_dict(json.loads(text), stored=True)
-    except json.JSONDecodeError as e:
-        raise CorruptDataError(f"history row holds malformed JSON: {e}") from e
-
-
-def row_history(row: sqlite3.Row | tuple[Any, ...]) -> HistoryRecord:
-    """seq, change_set_id, namespace, memory_id, kind, before, after, session_id, actor, created_at."""
-    kind: ChangeKind = row[4]
-    return HistoryRecord(int(row[0]), row[1], row[2], row[3], kind, json_entry(row[5]), json_entry(row[6]), row[7],
-                         row[8], stored_time(row[9], what="created_at", of=f"history row {row[0]}"))
-
-
-def row_change_set(row: sqlite3.Row | tuple[Any, ...]) -> ChangeSetRecord:
-    """id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note."""
-    return ChangeSetRecord(row[0], row[1], stored_time(row[2], what="created_at", of=f"change set {row[0]!r}"),
-                           row[3], row[4], tuple(json.loads(row[5])),
-                           json.loads(row[6]), row[7], row[8], row[9])
-
-
-CHUNK = 500  # stay well under SQLite's bound-parameter limit
-HIST_COLS = "seq, change_set_id, namespace, memory_id, kind, before, after, session_id, actor, created_at"
-CS_COLS = "id, namespace, created_at, session_id, actor, ops, counts, reverts, reverted_by, note"
-
-
-def upsert_memory(c: sqlite3.Connection, entry: MemoryEntry, vector: Vectors) -> int:
-    """Insert or replace a live memory row (undeleting it); returns its rowid (the FTS key)."""
-    params = (*entry_params(entry), vector_blob(vector))
-    c.execute(
-        f"INSERT INTO memories ({MEMORY_COLUMNS}, vector, deleted_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
-        " ON CONFLICT (namespace, id) DO UPDATE SET text = excluded.text, timestamp = excluded.timestamp,"
-        " created_at = excluded.created_at, updated_at = excluded.updated_at, session_id = excluded.session_id,"
-        " message_indices = excluded.message_indices, keywords = excluded.keywords,"
-        " metadata = excluded.metadata, vector = excluded.vector, deleted_at = NULL",
-        params,
-    )
-    return int(c.execute("SELECT rowid FROM memories WHERE namespace = ? AND id = ?",
-                         (entry.namespace, entry.id)).fetchone()[0])
+    def read_vector(self, raw: Any) -> Vectors:
+        return blob_vector(raw)
