@@ -30,19 +30,27 @@ from deltamem.core.errors import ConfigError
 from deltamem.eval.judging import BENCHMARKS
 from deltamem.eval.plan import build_plan
 from deltamem.eval.systems.deltamem_system import DeltamemSystem, session_messages
-from deltamem.llm.base import ChatResponse
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse
 from deltamem.llm.cache import CachedChatModel
 from deltamem.registry import build_embedder
 
 
-class CacheOnly:
+class CacheOnly(ChatModel):
     """A ChatModel that has no model: every request must be answered by the cache in front of it."""
 
     def __init__(self, name: str, supports_tools: bool) -> None:
-        self.name = name
-        self.supports_tools = supports_tools
+        self._name = name
+        self._supports_tools = supports_tools
 
-    def chat(self, *args: Any, **kwargs: Any) -> ChatResponse:
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def supports_tools(self) -> bool:
+        return self._supports_tools
+
+    def complete(self, request: ChatRequest) -> ChatResponse:
         raise ConfigError(f"cache miss for model {self.name!r}: this replay is not the run that filled the cache "
                           "(other model name or settings, or newer agent code: check out the commit the run was "
                           "made with)")

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from deltamem.core.errors import DeltamemError
 from deltamem.embed.base import Embedder
-from deltamem.llm.base import ChatModel, ChatResponse
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse
 from deltamem.llm.openai_wire import embeddings_answer, error_body
 
 __all__ = ["ChatEndpoint", "answer_chat"]
@@ -100,9 +100,10 @@ def answer_chat(llm: ChatModel, body: Mapping[str, Any]) -> tuple[int, dict[str,
     stop = body.get("stop")
     tools = body.get("tools")
     try:
-        reply = llm.chat(messages, tools=tools if isinstance(tools, list) and tools else None, json_schema=schema,
-                         max_tokens=int(max_tokens), temperature=float(body.get("temperature") or 0.0),
-                         stop=[stop] if isinstance(stop, str) else stop, seed=body.get("seed"))
+        reply = llm.complete(ChatRequest(messages, tools=tools if isinstance(tools, list) and tools else None,
+                                         json_schema=schema, max_tokens=int(max_tokens),
+                                         temperature=float(body.get("temperature") or 0.0),
+                                         stop=[stop] if isinstance(stop, str) else stop, seed=body.get("seed")))
     except DeltamemError as e:
         return 502, error_body(f"{type(e).__name__}: {e}", "server_error")
     return 200, _completion(reply, model=str(body.get("model") or llm.name))
