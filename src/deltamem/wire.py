@@ -205,10 +205,14 @@ def _handler(server: WireServer) -> type[BaseHTTPRequestHandler]:
             request = WireRequest(method, _route_path(self.path),
                                   {k.lower(): v for k, v in self.headers.items()}, body=raw)
             answer = server.answer(request)
-            if answer is None and server.relay is not None:
-                server.relay(request, self)
-            elif answer is not None:
-                self._send(*answer)
+            try:
+                if answer is None and server.relay is not None:
+                    server.relay(request, self)
+                elif answer is not None:
+                    self._send(*answer)
+            except (BrokenPipeError, ConnectionResetError) as e:  # the client went away (or was killed) meanwhile
+                log.debug("%s left before the answer to %s %s: %s", self.address_string(), method, self.path, e)
+                self.close_connection = True
 
         def _send(self, status: int, payload: dict[str, Any], *, close: bool = False) -> None:
             headers = dict(server.error_headers) if status >= 400 else {}
