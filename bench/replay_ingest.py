@@ -30,22 +30,20 @@ from deltamem.core.errors import ConfigError
 from deltamem.eval.judging import BENCHMARKS
 from deltamem.eval.plan import build_plan
 from deltamem.eval.systems.deltamem_system import DeltamemSystem, session_messages
-from deltamem.llm.base import ChatResponse
+from deltamem.llm.base import Message
 from deltamem.llm.cache import CachedChatModel
+from deltamem.llm.scripted import ScriptedChatModel
 from deltamem.registry import build_embedder
 
 
-class CacheOnly:
+def cache_only(name: str, supports_tools: bool) -> ScriptedChatModel:
     """A ChatModel that has no model: every request must be answered by the cache in front of it."""
-
-    def __init__(self, name: str, supports_tools: bool) -> None:
-        self.name = name
-        self.supports_tools = supports_tools
-
-    def chat(self, *args: Any, **kwargs: Any) -> ChatResponse:
-        raise ConfigError(f"cache miss for model {self.name!r}: this replay is not the run that filled the cache "
+    def miss(messages: Sequence[Message]) -> str:
+        raise ConfigError(f"cache miss for model {name!r}: this replay is not the run that filled the cache "
                           "(other model name or settings, or newer agent code: check out the commit the run was "
                           "made with)")
+
+    return ScriptedChatModel(name=name, supports_tools=supports_tools, default=miss)
 
 
 def reason_kind(reason: str) -> str:
@@ -57,7 +55,7 @@ def reason_kind(reason: str) -> str:
 def replay(bench: str, data: Path, out: Path, conversations: Sequence[str] | None, sessions: int | None,
            model_name: str, supports_tools: bool, embedder: str = "minilm") -> list[dict[str, Any]]:
     """Ingest the planned sessions through the cache only; one record per session."""
-    llm = CachedChatModel(CacheOnly(model_name, supports_tools), out / "llm_cache")
+    llm = CachedChatModel(cache_only(model_name, supports_tools), out / "llm_cache")
     system = DeltamemSystem(llm, build_embedder(EmbedderConfig(provider=embedder)))  # type: ignore[arg-type]
     assert system.memory.agent is not None  # the facade builds one from the llm
     cfg = system.memory.agent.config

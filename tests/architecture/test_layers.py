@@ -16,6 +16,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS: list[list[str]] = [
     ["_version", "_moved"],  # leaves: the version string; the forwarding of deprecated module paths
     ["core"],  # entries, ops, apply → ChangeSet, errors: pure
+    ["wire"],  # the loopback OpenAI-wire HTTP server that embed's fake, llm's endpoints and serve-llm run on
     ["embed", "stores"],  # backends of the two kinds that need no model
     ["llm"],  # chat models (serves embeddings too, so above embed)
     ["agent", "reward"],  # the memory agent; the MLD reward

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from datetime import datetime
 
 from deltamem.config import AgentSettings
@@ -16,7 +15,7 @@ from deltamem.eval.systems.base import ContextItem, MemorySystem
 from deltamem.eval.systems.deltamem_system import DeltamemSystem
 from deltamem.eval.systems.full_context import FullContextSystem
 from deltamem.eval.systems.rag import RagSystem
-from deltamem.llm.base import ChatResponse, Usage
+from deltamem.llm.base import ChatRequest, ChatResponse, Usage
 from deltamem.llm.cache import CachedChatModel
 from deltamem.llm.scripted import ScriptedChatModel
 
@@ -140,7 +139,7 @@ class _Counting:
         self.peak = 0
         self._lock = threading.Lock()
 
-    def chat(self, messages: Sequence[object], **_: object) -> ChatResponse:
+    def complete(self, request: ChatRequest) -> ChatResponse:
         with self._lock:
             self.calls += 1
             self.active += 1

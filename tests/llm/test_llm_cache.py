@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from deltamem.llm import ChatModel, ChatResponse, ScriptedChatModel, ToolCall, Usage
+from deltamem.llm import ChatModel, ChatRequest, ChatResponse, ScriptedChatModel, ToolCall, Usage
 from deltamem.llm.cache import CachedChatModel, request_key
 
 USER = [{"role": "user", "content": "what is two plus two"}]
@@ -67,13 +67,32 @@ def test_every_request_field_is_part_of_the_key(tmp_path: Path, change: dict[str
 
 
 def test_messages_and_model_name_are_part_of_the_key(tmp_path: Path) -> None:
-    kw: dict[str, Any] = {"tools": None, "json_schema": None, "max_tokens": 5, "temperature": 0.0, "stop": None,
-                          "seed": None}
-    base = request_key("m", USER, **kw)
-    assert base == request_key("m", [dict(USER[0])], **kw)  # the same request, rebuilt: same key
-    assert base != request_key("other", USER, **kw)
-    assert base != request_key("m", [{"role": "user", "content": "what is two plus three"}], **kw)
+    base = request_key("m", ChatRequest(USER, max_tokens=5))
+    assert base == request_key("m", ChatRequest([dict(USER[0])], max_tokens=5))  # the same request, rebuilt
+    assert base != request_key("other", ChatRequest(USER, max_tokens=5))
+    assert base != request_key("m", ChatRequest([{"role": "user", "content": "what is two plus three"}], max_tokens=5))
     assert len(base) == 64
+
+
+# Keys computed before ChatRequest existed (request_key(model, messages, tools=..., ...)): committed runs replay from
+# keys like these, so the canonical form must never change.
+U = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Wie heißt du? 東京"}]
+T = [{"type": "function", "function": {"name": "search_memory", "parameters": {"type": "object"}}}]
+
+
+@pytest.mark.parametrize(("model", "request_", "key"), [
+    ("local:qwen2.5-coder-1.5b", ChatRequest(U), "1adc18fd6fc9dd64d41038935504ba84392c58fb74417d369db6e9637b803776"),
+    ("openai:gpt-4o-mini",
+     ChatRequest(U, tools=T, json_schema={"type": "object", "properties": {"a": {"type": "string"}}}, max_tokens=64,
+                 temperature=0.7, stop=["\n\n", "END"], seed=3),
+     "a80b511ff88a02c6833eba47fcfe4d4d4bac2fcb806972385fe82c2d603aa1a7"),
+    ("m", ChatRequest(tuple(U), tools=(), max_tokens=5, temperature=0, stop=("x",)),
+     "553532a173597fdabbbe90109fb75e7ef83e12244f4f6980508d5a20fa988cda"),
+    ("m", ChatRequest(U, max_tokens=5, stop=[], seed=0),
+     "0cb226bc168f880dec9911cebd84564cd312cb60c4a1d030b3edfe5206d13a3b"),
+])
+def test_keys_are_those_of_earlier_versions(model: str, request_: ChatRequest, key: str) -> None:
+    assert request_key(model, request_) == key
 
 
 def test_corrupt_entry_is_ignored_and_rewritten(tmp_path: Path) -> None:
@@ -105,8 +124,7 @@ def test_no_temp_files_are_left(tmp_path: Path) -> None:
 
 def test_unwritable_cache_does_not_fail_the_call(tmp_path: Path) -> None:
     model, _ = _cached(tmp_path, ["a"])
-    key_dir = model.path_for(request_key("scripted", USER, tools=None, json_schema=None, max_tokens=512,
-                                         temperature=0.0, stop=None, seed=None)).parent
+    key_dir = model.path_for(request_key("scripted", ChatRequest(USER))).parent
     key_dir.parent.mkdir(parents=True, exist_ok=True)
     key_dir.write_text("a file where the shard directory should be")
     assert model.chat(USER).content == "a"

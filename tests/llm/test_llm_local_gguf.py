@@ -12,6 +12,7 @@ import pytest
 from deltamem.core.errors import ConfigError, LLMError
 from deltamem.llm import ChatModel, ToolCall
 from deltamem.llm._request import build_request
+from deltamem.llm.base import ChatRequest
 from deltamem.llm.local_gguf import parse_reply
 
 USER = [{"role": "user", "content": "hi"}]
@@ -20,8 +21,8 @@ OPTS = {"tools": None, "json_schema": None, "max_tokens": 8, "temperature": 0.0,
 
 def test_request_body_carries_every_option() -> None:
     schema = {"type": "object"}
-    body = build_request(USER, tools=[{"type": "function"}], json_schema=schema, max_tokens=9, temperature=0.3,
-                         stop=["END"], seed=4)
+    body = build_request(ChatRequest(USER, tools=[{"type": "function"}], json_schema=schema, max_tokens=9,
+                                     temperature=0.3, stop=["END"], seed=4))
     assert body["messages"] == USER and body["max_tokens"] == 9 and body["temperature"] == 0.3
     assert body["stop"] == ["END"] and body["seed"] == 4 and body["tools"] == [{"type": "function"}]
     assert body["response_format"]["json_schema"]["schema"] == schema and body["cache_prompt"] is True
@@ -37,7 +38,7 @@ def test_request_body_carries_every_option() -> None:
 ])
 def test_bad_arguments_are_config_errors(messages: list[object], opts: dict[str, object], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
-        build_request(messages, **{**OPTS, **opts})  # type: ignore[arg-type]
+        ChatRequest(messages, **{**OPTS, **opts})  # type: ignore[arg-type]
 
 
 def test_parse_reply_maps_usage_cache_and_tool_calls() -> None:

@@ -14,6 +14,7 @@ from serve_records import closed_port, dead_pid, make_record
 from deltamem.config import LLMConfig
 from deltamem.core.errors import ConfigError
 from deltamem.llm._request import build_request
+from deltamem.llm.base import ChatRequest
 from deltamem.llm.cache import request_key
 from deltamem.llm.discovery import ServerRecord, record_path, write_record
 from deltamem.llm.local_gguf import DEFAULT_SAMPLING
@@ -136,8 +137,8 @@ def test_requests_carry_the_in_process_sampling(tmp_path: Path, fake: FakeChatSe
     assert model.chat(USER, max_tokens=64, stop=["\n\n"], seed=3, json_schema=schema).content == "Seattle."
     sent = dict(fake.requests[0])
     # What LocalGGUFChatModel hands to llama.cpp for the same call (local_gguf.chat): build_request + sampling.
-    in_process = build_request(USER, tools=None, json_schema=schema, max_tokens=64, temperature=0.0,
-                               stop=["\n\n"], seed=3) | dict(DEFAULT_SAMPLING) | {"cache_prompt": True}
+    in_process = (build_request(ChatRequest(USER, json_schema=schema, max_tokens=64, stop=["\n\n"], seed=3))
+                  | dict(DEFAULT_SAMPLING) | {"cache_prompt": True})
     assert sent.pop("model") == DEFAULT
     sent["response_format"]["json_schema"].pop("strict")  # llama.cpp ignores "strict"
     in_process["response_format"]["json_schema"].pop("strict")
@@ -152,8 +153,7 @@ def test_registry_keeps_the_cache_key_of_the_in_process_model(tmp_path: Path, fa
     in_process = build_chat_model(cfg)
     assert served is not None and in_process is not None and served.name == in_process.name == "local:default"
     assert served.chat(USER).content == "Seattle."
-    key = request_key("local:default", USER, tools=None, json_schema=None, max_tokens=512, temperature=0.0,
-                      stop=None, seed=None)
+    key = request_key("local:default", ChatRequest(USER))
     entry = tmp_path / "cache" / key[:2] / f"{key}.json"
     assert json.loads(entry.read_text())["response"]["content"] == "Seattle."
 

@@ -1,4 +1,8 @@
-"""LLMEndpoint: llama-server behind the deltamem front, used through the real ``openai`` SDK (SmolLM2 + hashing)."""
+"""LLMEndpoint: llama-server behind the deltamem front, used through the real ``openai`` SDK (SmolLM2 + hashing).
+
+The front alone (:func:`llama_front`) is also tested without a model, with FakeChatServer standing in for
+llama-server.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ from urllib.parse import urlsplit
 import numpy as np
 import openai
 import pytest
+from fake_openai import FakeChatServer, completion
 
 from deltamem.core.errors import ConfigError, LLMError
 from deltamem.embed.base import l2_normalise
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.llm.openai_compat import OpenAICompatChatModel
-from deltamem.llm.serve import LLMEndpoint
+from deltamem.llm.serve import LLMEndpoint, llama_front
 
 
 def test_refuses_a_public_interface_without_a_key(tmp_path: Path) -> None:
@@ -27,6 +32,35 @@ def test_refuses_a_public_interface_without_a_key(tmp_path: Path) -> None:
 def test_missing_model_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         LLMEndpoint(tmp_path / "m.gguf", port=0)
+
+
+def test_front_relays_to_the_backend_with_its_private_key() -> None:
+    with FakeChatServer(api_key="private", models=("smol",), default=(200, completion("hello"))) as backend:
+        address = (urlsplit(backend.base_url).hostname or "", urlsplit(backend.base_url).port or 0)
+        with llama_front(address, "private", embedder=HashingEmbedder(dim=16), api_key="sekret") as front:
+            client = openai.OpenAI(base_url=front.base_url, api_key="sekret", max_retries=0)
+            reply = client.chat.completions.create(model="smol", messages=[{"role": "user", "content": "hi"}],
+                                                   store=True, max_tokens=5)
+            again = client.chat.completions.create(model="smol", messages=[{"role": "user", "content": "hi"}])
+            listed = [m.id for m in client.models.list()]
+            emb = client.embeddings.create(model="e", input=["one", "two"])
+            with pytest.raises(openai.AuthenticationError):
+                openai.OpenAI(base_url=front.base_url, api_key="private", max_retries=0).models.list()
+    assert reply.choices[0].message.content == again.choices[0].message.content == "hello"
+    assert "store" not in backend.requests[0] and backend.requests[0]["max_tokens"] == 5
+    assert listed == ["smol"] and backend.gets == 1
+    assert [len(d.embedding) for d in emb.data] == [16, 16]
+
+
+def test_front_without_embedder_or_backend() -> None:
+    with FakeChatServer() as backend:
+        address = (urlsplit(backend.base_url).hostname or "", urlsplit(backend.base_url).port or 0)
+    with llama_front(address, "k") as front:  # the backend is gone: its port refuses connections
+        client = openai.OpenAI(base_url=front.base_url, api_key="any", max_retries=0)
+        with pytest.raises(openai.NotFoundError, match="--embeddings"):
+            client.embeddings.create(model="e", input=["x"])
+        with pytest.raises(openai.InternalServerError, match="the model server failed"):
+            client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
 
 
 def _smollm2() -> Path:

@@ -15,15 +15,16 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from deltamem.llm.openai_wire import OpenAIEndpoint
+from deltamem.llm.scripted import ScriptedChatModel
 
 ADMIN_KEY = "load-test-admin-key-0123456789"
 TENANT = "load"
@@ -163,75 +164,39 @@ def create_keys_admin(base_url: str, n: int, *, tenant: str = TENANT) -> list[st
 _LINE = re.compile(r"^\[(\d+)\] [^:]+: (.*)$")
 
 
-class SlowAgentLLM:
-    """An OpenAI-compatible ``/v1/chat/completions`` endpoint on 127.0.0.1 that answers the memory agent after
-    ``delay_s`` with ``{"ops": [ADD <message text> ...]}``, one ADD per session line (stdlib only).
+class SlowAgentLLM(OpenAIEndpoint):
+    """An OpenAI-compatible ``/v1/chat/completions`` endpoint on 127.0.0.1 (deltamem's OpenAIEndpoint over a
+    ScriptedChatModel, no key) that answers the memory agent after ``delay_s`` with ``{"ops": [ADD <message text>
+    ...]}``, one ADD per session line.
 
     The delay keeps ingestion jobs in flight long enough to kill the server under them. ``calls`` counts requests.
     """
 
     def __init__(self, *, delay_s: float = 1.0) -> None:
         self.delay_s = delay_s
-        self.calls = 0
-        self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="slow-agent-llm", daemon=True)
-        self._thread.start()
+        self.agent = ScriptedChatModel(name="fake-agent", default=self._delayed)
+        super().__init__(self.agent, api_key="")
+
+    @property
+    def calls(self) -> int:
+        """Requests answered (or being answered) so far."""
+        return len(self.agent.requests)
 
     @property
     def spec(self) -> str:
         """The ``--llm`` value that points the server here."""
-        return f"openai:fake-agent@http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        return f"openai:fake-agent@{self.base_url}"
 
     @staticmethod
-    def reply(messages: Sequence[dict[str, Any]]) -> str:
+    def reply(messages: Sequence[Mapping[str, Any]]) -> str:
         """The ops JSON for the agent's prompt: every transcript line of the session becomes one ADD."""
         prompt = str(messages[1]["content"]) if len(messages) > 1 else ""
         texts = [m.group(2) for ln in prompt.splitlines() if (m := _LINE.match(ln))]
         return json.dumps({"ops": [{"op": "ADD", "text": t} for t in texts]})
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # quiet
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
-                with outer._lock:
-                    outer.calls += 1
-                time.sleep(outer.delay_s)
-                content = outer.reply(body.get("messages", []))
-                data = json.dumps({
-                    "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()),
-                    "model": body.get("model", "fake-agent"),
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": content}}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}}).encode()
-                try:
-                    self.send_response(200)
-                    self.send_header("content-type", "application/json")
-                    self.send_header("content-length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):  # the server was killed mid-request
-                    pass
-
-        return Handler
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> SlowAgentLLM:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _delayed(self, messages: Sequence[Mapping[str, Any]]) -> str:
+        time.sleep(self.delay_s)
+        return self.reply(messages)
 
 
 # -- reading a namespace back and checking it --------------------------------------------------------------------

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from deltamem.eval.metrics.text import simple_tokenize
-from deltamem.llm.base import ChatResponse, Message, Usage
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse, Usage
 
 __all__ = ["FakeEvalModel"]
 
@@ -48,7 +48,7 @@ def _fenced(obj: Mapping[str, Any]) -> str:
     return "```json\n" + json.dumps(obj) + "\n```"
 
 
-class FakeEvalModel:
+class FakeEvalModel(ChatModel):
     """A deterministic ChatModel; ``requests`` counts every call it received (cache hits never reach it)."""
 
     def __init__(self, *, name: str = "fake-eval") -> None:
@@ -63,12 +63,10 @@ class FakeEvalModel:
     def supports_tools(self) -> bool:
         return False
 
-    def chat(self, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-             json_schema: Mapping[str, Any] | None = None, max_tokens: int = 512, temperature: float = 0.0,
-             stop: Sequence[str] | None = None, seed: int | None = None) -> ChatResponse:
+    def complete(self, request: ChatRequest) -> ChatResponse:
         """Answer by the rules in the module docstring."""
         self.requests += 1
-        prompt = "\n".join(str(m.get("content") or "") for m in messages)
+        prompt = "\n".join(str(m.get("content") or "") for m in request.messages)
         reply = self._reply(prompt)
         return ChatResponse(content=reply, usage=Usage(len(prompt.split()), len(reply.split()), 0, 1, 0.0))
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
 
-from deltamem.llm.base import ChatModel, ChatResponse, Message, Usage
+from deltamem.llm.base import ChatModel, ChatModelWrapper, ChatRequest, ChatResponse, Usage
 
 __all__ = ["MeteredChatModel"]
 
 
-class MeteredChatModel:
+class MeteredChatModel(ChatModelWrapper):
     """Wraps ``inner``; sums :class:`Usage` of every call into :attr:`total` and the open thread-local accounts.
 
     ``calls`` counts requests, whether the response cache answered them or not, and prompt/completion tokens are
@@ -29,19 +28,11 @@ class MeteredChatModel:
     """
 
     def __init__(self, inner: ChatModel, *, gate: threading.Semaphore | None = None) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.total = Usage()
         self._gate = gate
         self._lock = threading.Lock()
         self._local = threading.local()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def supports_tools(self) -> bool:
-        return self.inner.supports_tools
 
     @contextmanager
     def measure(self) -> Iterator[Usage]:
@@ -55,22 +46,11 @@ class MeteredChatModel:
         finally:
             stack.remove(account)
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> ChatResponse:
+    def complete(self, request: ChatRequest) -> ChatResponse:
         """Forward to ``inner`` (through the gate) and record the usage."""
         with self._gate if self._gate is not None else nullcontext():
             start = time.perf_counter()
-            response = self.inner.chat(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
-                                       temperature=temperature, stop=stop, seed=seed)
+            response = self.inner.complete(request)
             elapsed = time.perf_counter() - start
         u = response.usage
         # One request = one call, served from the response cache or not, so a system's cost does not depend on

@@ -29,26 +29,25 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from deltamem.core.errors import ConfigError
-from deltamem.llm.base import ChatModel, ChatResponse, Message, ToolCall, Usage
+from deltamem.llm.base import ChatModel, ChatModelWrapper, ChatRequest, ChatResponse, ToolCall, Usage
 
 log = logging.getLogger(__name__)
 FORMAT = 1  # bump when the key or the entry layout changes; old entries are then simply never hit
 
 
-class CachedChatModel:
+class CachedChatModel(ChatModelWrapper):
     """Wraps ``inner``; answers repeated requests from ``directory`` (created if missing).
 
     ``hits`` / ``misses`` count lookups; ``saved`` sums the original usage of the responses served from disk.
     """
 
     def __init__(self, inner: ChatModel, directory: str | Path) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.directory = Path(directory).expanduser()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -59,28 +58,9 @@ class CachedChatModel:
         self.saved = Usage()
         self._lock = threading.Lock()
 
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def supports_tools(self) -> bool:
-        return self.inner.supports_tools
-
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> ChatResponse:
-        """The cached response for this exact request, else ``inner.chat(...)`` stored for next time."""
-        key = request_key(self.inner.name, messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
-                          temperature=temperature, stop=stop, seed=seed)
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """The cached response for this exact request, else ``inner.complete(request)`` stored for next time."""
+        key = request_key(self.inner.name, request)
         path = self.path_for(key)
         hit = _load(path)
         if hit is not None:
@@ -93,8 +73,7 @@ class CachedChatModel:
                                             completion_tokens=original.completion_tokens,
                                             cached_tokens=original.prompt_tokens, calls=0, seconds=0.0),
                                 cached=True)
-        response = self.inner.chat(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
-                                   temperature=temperature, stop=stop, seed=seed)
+        response = self.inner.complete(request)
         with self._lock:
             self.misses += 1
         if not response.cached:
@@ -106,15 +85,16 @@ class CachedChatModel:
         return self.directory / key[:2] / f"{key}.json"
 
 
-def request_key(model: str, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None,
-                json_schema: Mapping[str, Any] | None, max_tokens: int, temperature: float,
-                stop: Sequence[str] | None, seed: int | None) -> str:
-    """sha256 (hex) of the canonical JSON of a request (sorted keys, no whitespace, mappings/sequences normalised)."""
-    request = {"format": FORMAT, "model": model, "messages": list(messages), "tools": tools,
-               "json_schema": json_schema, "max_tokens": max_tokens, "temperature": float(temperature),
-               "stop": list(stop) if stop else None, "seed": seed}
+def request_key(model: str, request: ChatRequest) -> str:
+    """sha256 (hex) of the canonical JSON of ``request`` to ``model`` (sorted keys, no whitespace, mappings and
+    sequences normalised). The layout is frozen: committed runs replay from keys made with it (bump :data:`FORMAT`
+    to change it)."""
+    canonical = {"format": FORMAT, "model": model, "messages": list(request.messages), "tools": request.tools,
+                 "json_schema": request.json_schema, "max_tokens": request.max_tokens,
+                 "temperature": float(request.temperature), "stop": list(request.stop) if request.stop else None,
+                 "seed": request.seed}
     try:
-        text = json.dumps(request, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
     except (TypeError, ValueError) as e:
         raise ConfigError(f"chat request is not JSON-serialisable, cannot cache it: {e}") from e
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

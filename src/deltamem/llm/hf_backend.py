@@ -12,15 +12,15 @@ torch and transformers are imported only when a model is loaded (the ``train`` e
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError, LLMError
-from deltamem.llm.base import ChatResponse, Message, Usage
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse, Message, Usage
 
 
-class TransformersChatModel:
+class TransformersChatModel(ChatModel):
     """A :class:`deltamem.llm.base.ChatModel` over a transformers causal LM and its tokenizer (chat template)."""
 
     def __init__(self, model: Any, tokenizer: Any, *, name: str = "hf") -> None:
@@ -65,19 +65,10 @@ class TransformersChatModel:
     def supports_tools(self) -> bool:
         return False
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> ChatResponse:
+    def complete(self, request: ChatRequest) -> ChatResponse:
         """One completion (``tools`` and ``json_schema`` are ignored: no native tools, no constrained decoding)."""
-        return self.chat_many([messages], max_tokens=max_tokens, temperature=temperature, stop=stop, seed=seed)[0]
+        return self.chat_many([request.messages], max_tokens=request.max_tokens, temperature=request.temperature,
+                              stop=request.stop, seed=request.seed)[0]
 
     def chat_many(self, conversations: Sequence[Sequence[Message]], *, max_tokens: int = 512,
                   temperature: float = 0.0, stop: Sequence[str] | None = None, seed: int | None = None,

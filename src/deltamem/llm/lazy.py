@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable
 
-from deltamem.llm.base import ChatModel, ChatResponse, Message
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse
 
 
-class LazyChatModel:
-    """Defers ``factory()`` until the first ``chat``; ``name`` and ``supports_tools`` are known up front."""
+class LazyChatModel(ChatModel):
+    """Defers ``factory()`` until the first call; ``name`` and ``supports_tools`` are known up front."""
 
     def __init__(self, factory: Callable[[], ChatModel], *, name: str, supports_tools: bool = False) -> None:
         self._factory = factory
@@ -35,14 +34,12 @@ class LazyChatModel:
                 self._model = self._factory()
             return self._model
 
-    def chat(self, messages: Sequence[Message], *, tools: Sequence[Mapping[str, Any]] | None = None,
-             json_schema: Mapping[str, Any] | None = None, max_tokens: int = 512, temperature: float = 0.0,
-             stop: Sequence[str] | None = None, seed: int | None = None) -> ChatResponse:
-        return self.loaded.chat(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
-                                temperature=temperature, stop=stop, seed=seed)
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """The backend's answer (building it first if this is the first call)."""
+        return self.loaded.complete(request)
 
     def close(self) -> None:
-        """Close the backend if it was built (a local model frees its memory); a later ``chat`` builds it again."""
+        """Close the backend if it was built (a local model frees its memory); a later call builds it again."""
         with self._lock:
             model, self._model = self._model, None
         close = getattr(model, "close", None)

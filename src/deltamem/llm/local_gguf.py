@@ -29,14 +29,14 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError, LLMError
 from deltamem.llm._llama_stop import stop_server
 from deltamem.llm._request import build_request
-from deltamem.llm.base import ChatResponse, Message, ToolCall, Usage
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse, ToolCall, Usage
 from deltamem.llm.model_files import DEFAULT_MODEL, MODELS, ensure_model
 
 #: llama.cpp sampler settings added to every request unless ``sampling`` says otherwise (see the module docstring).
@@ -52,7 +52,7 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-class LocalGGUFChatModel:
+class LocalGGUFChatModel(ChatModel):
     """Chat completions from a GGUF file with llama.cpp (``xllamacpp``), loaded in the constructor.
 
     Args:
@@ -148,24 +148,13 @@ class LocalGGUFChatModel:
     def supports_tools(self) -> bool:
         return self._supports_tools
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> ChatResponse:
+    def complete(self, request: ChatRequest) -> ChatResponse:
         """One completion. ``json_schema`` constrains the reply with a grammar (it always parses, unless cut off
         by ``max_tokens``). Raises :class:`LLMError` if llama.cpp fails, e.g. when the prompt exceeds the context.
         """
-        request = build_request(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
-                                temperature=temperature, stop=stop, seed=seed)
-        request.update(self.sampling)
-        request["cache_prompt"] = self.cache_prompt
+        body = build_request(request)
+        body.update(self.sampling)
+        body["cache_prompt"] = self.cache_prompt
         server = self._server
         if server is None:
             raise LLMError(f"{self._name} is closed")
@@ -173,7 +162,7 @@ class LocalGGUFChatModel:
             # One slot serves one request at a time anyway; taking turns here makes ``seconds`` this call's own time.
             with self._lock:
                 started = time.perf_counter()
-                reply = server.handle_chat_completions(request)
+                reply = server.handle_chat_completions(body)
                 seconds = time.perf_counter() - started
         except (ValueError, RuntimeError) as e:
             raise LLMError(f"llama.cpp rejected the request: {e}") from e

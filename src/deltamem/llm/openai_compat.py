@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from deltamem.core.errors import ConfigError, LLMError
 from deltamem.core.openai_errors import Endpoint, describe
 from deltamem.llm._request import build_request
-from deltamem.llm.base import ChatResponse, Message, ToolCall, Usage
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse, ToolCall, Usage
 
 # Sent when no key is configured: local servers (vLLM, Ollama, llama.cpp) ignore it, and the SDK refuses None.
 _NO_KEY = "no-key"
 
 
-class OpenAICompatChatModel:
+class OpenAICompatChatModel(ChatModel):
     """Chat completions through ``client.chat.completions.create`` of the ``openai`` SDK.
 
     Args:
@@ -84,22 +84,11 @@ class OpenAICompatChatModel:
         """The API root requests go to."""
         return self._base_url
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> ChatResponse:
+    def complete(self, request: ChatRequest) -> ChatResponse:
         """One completion; native tool calls come back as :class:`ToolCall`. Raises :class:`LLMError`."""
-        body = build_request(messages, tools=tools, json_schema=json_schema, max_tokens=max_tokens,
-                             temperature=temperature, stop=stop, seed=seed)
+        body = build_request(request)
         del body["cache_prompt"]  # llama.cpp-only; strict servers reject unknown fields
-        if json_schema is not None:
+        if request.json_schema is not None:
             body["response_format"]["json_schema"]["strict"] = False  # OpenAI's strict mode restricts the schema
         messages_ = body.pop("messages")
         started = time.perf_counter()

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from deltamem.core.errors import LLMError
-from deltamem.llm.base import ChatResponse, Message, Usage
+from deltamem.llm.base import ChatModel, ChatRequest, ChatResponse, Message, Usage
 
 Reply = str | ChatResponse | Callable[[Sequence[Message]], str | ChatResponse]
 
 
-class ScriptedChatModel:
+class ScriptedChatModel(ChatModel):
     """Returns the scripted replies in order; each may be a string, a ChatResponse or a function of the messages.
 
-    Every request is recorded in ``requests`` so tests can assert on what was sent. Running out of replies raises
-    :class:`LLMError`, so a test that makes more calls than it expects fails loudly.
+    Every request is recorded in ``requests`` (as :meth:`ChatRequest.as_dict`) so tests can assert on what was sent.
+    Running out of replies raises :class:`LLMError`, so a test that makes more calls than it expects fails loudly.
     Usage counts whitespace-separated words as tokens, which is enough to test budgets.
     """
 
@@ -35,19 +35,10 @@ class ScriptedChatModel:
     def supports_tools(self) -> bool:
         return self._supports_tools
 
-    def chat(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[Mapping[str, Any]] | None = None,
-        json_schema: Mapping[str, Any] | None = None,
-        max_tokens: int = 512,
-        temperature: float = 0.0,
-        stop: Sequence[str] | None = None,
-        seed: int | None = None,
-    ) -> ChatResponse:
-        self.requests.append({"messages": [dict(m) for m in messages], "tools": tools, "json_schema": json_schema,
-                              "max_tokens": max_tokens, "temperature": temperature, "stop": stop, "seed": seed})
+    def complete(self, request: ChatRequest) -> ChatResponse:
+        """The next scripted reply (or the default); :class:`LLMError` when none is left."""
+        self.requests.append(request.as_dict())
+        messages = request.messages
         if self._replies:
             reply = self._replies.pop(0)
         elif self._default is not None:

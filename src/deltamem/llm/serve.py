@@ -6,7 +6,7 @@ So that mem0, LangChain or any OpenAI client can use the very same model deltame
         ...  # base_url = ep.base_url ("http://127.0.0.1:8011/v1")
 
 Inside, llama.cpp's own ``llama-server`` (``xllamacpp.Server``) runs on an ephemeral loopback port guarded by a random
-key, and a small stdlib HTTP front on ``host:port``:
+key, and an HTTP front (:func:`llama_front`, a :class:`deltamem.wire.WireServer`) on ``host:port``:
 
 - answers ``POST /v1/embeddings`` itself with the embedder (float or base64 encoding, as the ``openai`` SDK asks);
 - forwards every other request (``/v1/chat/completions``, ``/v1/completions``, ``/v1/models``, ``/health``, ...)
@@ -23,9 +23,8 @@ import http.client
 import json
 import logging
 import secrets
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,12 +33,12 @@ from urllib.parse import urlsplit
 from deltamem.core.errors import ConfigError
 from deltamem.embed.base import Embedder
 from deltamem.llm._llama_stop import stop_server
-from deltamem.llm.openai_wire import embeddings_answer, error_body
+from deltamem.llm.openai_wire import embeddings_answer
+from deltamem.wire import Answer, WireRequest, WireServer, error_body, send_json
 
 log = logging.getLogger(__name__)
 _LOOPBACK = ("127.0.0.1", "localhost")
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "authorization"}
-_MAX_BODY = 64 * 1024 * 1024
 
 
 class LLMEndpoint:
@@ -71,7 +70,6 @@ class LLMEndpoint:
             raise ConfigError(f"serving a local LLM needs xllamacpp: pip install 'deltamem[local]' ({e})") from e
         from deltamem.llm.local_gguf import default_threads
 
-        self._host = host
         self.model_name = model_name or path.stem
         self.embedder = embedder
         self.api_key = api_key
@@ -99,43 +97,38 @@ class LLMEndpoint:
         backend = urlsplit(str(self._llama.listening_address))
         self._backend = (backend.hostname or "127.0.0.1", backend.port or 80)
         try:
-            self._httpd = ThreadingHTTPServer((host, port), _handler(self))
-        except OSError as e:
+            self._front = llama_front(self._backend, self._backend_key, embedder=embedder, host=host, port=port,
+                                      api_key=api_key, timeout=timeout)
+        except ConfigError:
             holder, self._llama = [self._llama], None
             stop_server(holder, name=self.model_name)
-            raise ConfigError(f"cannot listen on {host}:{port}: {e}") from e
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="deltamem-llm-endpoint", daemon=True)
-        self._thread.start()
+            raise
 
     @property
     def host(self) -> str:
         """The interface the front listens on."""
-        return self._host
+        return self._front.host
 
     @property
     def port(self) -> int:
         """The port the front listens on (the one chosen when ``port=0`` was asked for)."""
-        return int(self._httpd.server_port)
+        return self._front.port
 
     @property
     def base_url(self) -> str:
         """The API root for clients, ``http://<host>:<port>/v1``."""
-        return f"http://{self._host}:{self.port}/v1"
+        return self._front.base_url
 
     def serve_forever(self) -> None:
         """Block until interrupted (Ctrl-C), then stop."""
         try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
+            self._front.wait()
         finally:
             self.close()
 
     def close(self) -> None:
         """Stop the front and llama-server."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        self._front.close()
         holder, self._llama = [self._llama], None
         stop_server(holder, name=self.model_name)
 
@@ -146,82 +139,48 @@ class LLMEndpoint:
                  tb: TracebackType | None) -> None:
         self.close()
 
-    # -- request handling (called from the front's threads) --
 
-    def embeddings(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """An OpenAI ``/v1/embeddings`` answer for ``body``: (status, JSON)."""
-        return embeddings_answer(self.embedder, body,
+def llama_front(backend: tuple[str, int], backend_key: str, *, embedder: Embedder | None = None,
+                host: str = "127.0.0.1", port: int = 0, api_key: str | None = None,
+                timeout: float = 3600.0) -> WireServer:
+    """The HTTP front of the llama-server at ``backend`` (``(host, port)``, guarded by ``backend_key``): answers
+    ``/v1/embeddings`` with ``embedder`` and relays every other request there (see the module docstring)."""
+    def embeddings(request: WireRequest) -> Answer:
+        return embeddings_answer(embedder, request.payload,
                                  missing="this endpoint serves no embeddings (start it with --embeddings)")
 
-    def forward(self, handler: BaseHTTPRequestHandler, method: str, body: bytes | None) -> None:
+    def relay(request: WireRequest, handler: BaseHTTPRequestHandler) -> None:
         """Relay one request to llama-server and its answer (streamed as it comes) back to the client."""
-        if body and handler.path.rstrip("/").endswith("completions"):
+        body = request.body if request.method == "POST" else None
+        if body and request.path.endswith("completions"):
             body = _drop_fields(body, ("store",))
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_HEADERS}
-        headers["Authorization"] = f"Bearer {self._backend_key}"
+        headers["Authorization"] = f"Bearer {backend_key}"
         if body is not None:
             headers["Content-Length"] = str(len(body))
-        conn = http.client.HTTPConnection(*self._backend, timeout=self.timeout)
+        conn = http.client.HTTPConnection(*backend, timeout=timeout)
         try:
-            conn.request(method, handler.path, body=body, headers=headers)
+            conn.request(request.method, handler.path, body=body, headers=headers)
             resp = conn.getresponse()
             handler.send_response(resp.status)
             for k, v in resp.getheaders():
                 if k.lower() not in _HOP_HEADERS:
                     handler.send_header(k, v)
-            handler.send_header("Connection", "close")  # HTTP/1.0 framing: the body ends when we close
+            handler.send_header("Connection", "close")  # no length known: the body ends when we close
             handler.end_headers()
             while chunk := resp.read1(65536):
                 handler.wfile.write(chunk)
                 handler.wfile.flush()
         except OSError as e:
-            log.warning("llama-server request %s %s failed: %s", method, handler.path, e)
+            log.warning("llama-server request %s %s failed: %s", request.method, handler.path, e)
             with contextlib.suppress(OSError):
-                _send_json(handler, 502, error_body(f"the model server failed: {e}", "server_error"))
+                send_json(handler, 502, error_body(f"the model server failed: {e}", "server_error"),
+                          {"Connection": "close"})
         finally:
             conn.close()
 
-
-def _handler(endpoint: LLMEndpoint) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "deltamem-serve-llm"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("%s " + format, self.address_string(), *args)
-
-        def _authorised(self) -> bool:
-            if endpoint.api_key is None:
-                return True
-            given = self.headers.get("Authorization", "")
-            if secrets.compare_digest(given, f"Bearer {endpoint.api_key}"):
-                return True
-            _send_json(self, 401, error_body("invalid API key", "invalid_api_key"))
-            return False
-
-        def do_GET(self) -> None:
-            if self._authorised():
-                endpoint.forward(self, "GET", None)
-
-        def do_POST(self) -> None:
-            if not self._authorised():
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > _MAX_BODY:
-                _send_json(self, 413, error_body("request body too large", "invalid_request_error"))
-                return
-            body = self.rfile.read(length)
-            if urlsplit(self.path).path.rstrip("/") in ("/v1/embeddings", "/embeddings"):
-                try:
-                    parsed = json.loads(body)
-                except ValueError:
-                    _send_json(self, 400, error_body("body is not JSON", "invalid_request_error"))
-                    return
-                status, answer = endpoint.embeddings(parsed if isinstance(parsed, dict) else {})
-                _send_json(self, status, answer)
-                return
-            endpoint.forward(self, "POST", body)
-
-    return Handler
+    return WireServer({("POST", "/embeddings"): embeddings}, host=host, port=port, api_key=api_key, relay=relay,
+                      name="deltamem-llm-endpoint")
 
 
 def _drop_fields(body: bytes, fields: tuple[str, ...]) -> bytes:
@@ -232,12 +191,3 @@ def _drop_fields(body: bytes, fields: tuple[str, ...]) -> bytes:
     if not isinstance(parsed, dict) or not any(f in parsed for f in fields):
         return body
     return json.dumps({k: v for k, v in parsed.items() if k not in fields}).encode("utf-8")
-
-
-def _send_json(handler: BaseHTTPRequestHandler, status: int, payload: dict[str, Any]) -> None:
-    data = json.dumps(payload).encode("utf-8")
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    handler.end_headers()
-    handler.wfile.write(data)
