@@ -201,6 +201,21 @@ def test_a_new_job_replaces_only_the_part_of_a_memory_it_ends() -> None:
     assert not any("Boston" in e.text for e in mem.get_all(namespace=NS))
 
 
+def test_an_ending_rule_reaches_past_the_nearest_memory_the_judge_sees() -> None:
+    # The judge sees only the nearest memory (max_candidates 1); the model-free endings look at the nearest two.
+    mem = memory()
+    mem.add(["Caroline visited Seattle Children's Hospital next to the park on Monday.",
+             "Caroline works at Boston Children's Hospital."], namespace=NS)
+    fact = "Caroline starts at Seattle Children's Hospital next Monday."
+    nearest = [h.entry.text for h in mem.search(fact, namespace=NS, k=2)]
+    assert nearest[1] == "Caroline works at Boston Children's Hospital."  # the job is the second-nearest
+    model = Model([[fact]], lambda old, new: True)
+    result = run(mem, model, session(("Caroline", "I start at Seattle Children's Hospital next Monday.")))
+    assert [k for k, _ in model.calls] == ["extract"]  # the rule decided, no judgement
+    mem.apply(result.ops, namespace=NS)
+    assert not any("Boston" in e.text for e in mem.get_all(namespace=NS))
+
+
 def test_a_memory_the_fact_ends_whole_is_replaced_whole() -> None:
     assert kept("Ana quit the pottery class.", "Ana signed up for a pottery class and made her first bowl.",
                 ["Ana"]) == "Ana made her first bowl."

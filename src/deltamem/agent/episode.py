@@ -180,8 +180,8 @@ class WindowedEpisode:
         wider = next((i for _, i in related if i.entry is None and subsumes(fact, i.text)), None)
         if wider is not None:
             return Decision("UPDATE", wider.alias, "says more than a fact of this session (no model call)")
-        candidates = [i for _, i in related if i.entry is not None][:cfg.max_candidates]
-        ended = next((i for i in candidates if ends(fact, i.text, names)), None)
+        stored = [i for _, i in related if i.entry is not None]
+        ended = next((i for i in stored[:cfg.end_candidates] if ends(fact, i.text, names)), None)
         # What the fact ends may be in more than one memory ("signed up for a pottery class", "pottery helps her
         # cope"): the nearest is replaced (or retracted), the others about it that speak of the present are deleted.
         if ended is not None:
@@ -194,7 +194,7 @@ class WindowedEpisode:
                                 rest)
             return check(Decision("UPDATE", ended.alias, "the fact ends or moves it (no model call)", also, rest),
                          fact, ended, names)
-        for item in candidates:
+        for item in stored[:cfg.max_candidates]:
             if not self._budget_left() or self._judged >= cfg.max_judgements:
                 return Decision("NEW", note="judgement budget spent: added without a judgement")
             self._judged += 1

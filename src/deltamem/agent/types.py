@@ -24,7 +24,8 @@ class AgentConfig:
     relate_cosine: float = 0.35  # a memory this close in topic to a fact is judged against it by the model
     slot_cosine: float = 0.1  # ... and so is one this close on one lasting attribute (home, work, partner ...)
     same_cosine: float = 0.9  # ... and one this close is the same fact (no call)
-    max_candidates: int = 2  # memories judged against one fact, nearest first
+    end_candidates: int = 2  # nearest memories a model-free ending rule (a move, "quit", a new workplace) looks at
+    max_candidates: int = 1  # memories the model judges against one fact, nearest first (docs/agent.md: why one)
     max_judgements: int = 6  # judgement calls per window; past it, facts are added unjudged
     also_end_cosine: float = 0.45  # a memory this close to a fact that ends it is deleted with the one it replaces
     per_person: bool = False  # one extraction call per person of the window (else one for everyone)
