@@ -27,7 +27,7 @@ from typing import Any
 from deltamem.agent.guards import rejected_dicts
 from deltamem.config import EmbedderConfig
 from deltamem.core.errors import ConfigError
-from deltamem.eval.judging import BENCHMARKS
+from deltamem.eval.benchmarks import BENCHMARKS
 from deltamem.eval.plan import build_plan
 from deltamem.eval.systems.deltamem_system import DeltamemSystem, session_messages
 from deltamem.llm.base import Message

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from deltamem.eval.benchmarks import BENCHMARKS, benchmark
-from deltamem.eval.benchmarks.halumem import judge_halumem_session
+from deltamem.eval.benchmarks import benchmark
 from deltamem.eval.loaders.common import Question
 from deltamem.eval.metrics.text import bleu1, token_f1
 from deltamem.llm.base import ChatModel
 
-__all__ = ["BENCHMARKS", "judge_answer", "judge_halumem_session"]
+__all__ = ["judge_answer"]
 
 
 def judge_answer(bench: str, judge: ChatModel | None, question: Question, response: str, *,

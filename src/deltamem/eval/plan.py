@@ -24,13 +24,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deltamem.core.errors import ConfigError
-from deltamem.eval.benchmarks import BENCHMARKS, benchmark
+from deltamem.eval.benchmarks import benchmark
 from deltamem.eval.benchmarks.base import ConversationPlan, Step
 
-__all__ = ["DEFAULT_FILES", "ConversationPlan", "Step", "build_plan", "resolve_data"]
-
-#: File names looked for when ``--data`` is a folder (official name first, then our development part).
-DEFAULT_FILES: dict[str, tuple[str, ...]] = {name: b.files for name, b in BENCHMARKS.items()}
+__all__ = ["ConversationPlan", "Step", "build_plan", "resolve_data"]
 
 
 def resolve_data(bench: str, data: Path) -> Path:
