@@ -1,4 +1,5 @@
-"""The facade moved to ``deltamem.facade``; the old module paths still work, with a DeprecationWarning."""
+"""Moved code (the facade to ``deltamem.facade``, the benchmark loaders to ``deltamem.datasets``): the old module
+paths still work, with a DeprecationWarning."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ import importlib
 import pytest
 
 import deltamem
+from deltamem.datasets import load_locomo
 from deltamem.facade import Memory
 from deltamem.facade.aio import AsyncMemory
 
 
 @pytest.mark.parametrize(("module", "name", "moved"), [("deltamem.api", "Memory", Memory),
-                                                       ("deltamem.aio", "AsyncMemory", AsyncMemory)])
-def test_old_module_paths_forward_with_a_warning(module: str, name: str, moved: type) -> None:
+                                                       ("deltamem.aio", "AsyncMemory", AsyncMemory),
+                                                       ("deltamem.eval.loaders", "load_locomo", load_locomo)])
+def test_old_module_paths_forward_with_a_warning(module: str, name: str, moved: object) -> None:
     old = importlib.import_module(module)
     with pytest.warns(DeprecationWarning, match=f"{module} is deprecated"):
         assert getattr(old, name) is moved

@@ -17,7 +17,7 @@ LAYERS: list[list[str]] = [
     ["_version", "_moved"],  # leaves: the version string; the forwarding of deprecated module paths
     ["core"],  # entries, ops, apply → ChangeSet, errors: pure
     ["wire"],  # the loopback OpenAI-wire HTTP server that embed's fake, llm's endpoints and serve-llm run on
-    ["embed", "stores"],  # backends of the two kinds that need no model
+    ["embed", "stores", "datasets"],  # backends of the two kinds that need no model; benchmark data files
     ["llm"],  # chat models (serves embeddings too, so above embed)
     ["agent", "reward"],  # the memory agent; the MLD reward
     ["synth"],  # synthesis of memory-evolution data (scores with the reward)

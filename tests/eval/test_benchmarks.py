@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from deltamem.core.errors import ConfigError
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import Conversation, Question
 from deltamem.eval import benchmarks
 from deltamem.eval.benchmarks.base import ConversationPlan, Defaults, ask_after_last
 from deltamem.eval.judging import judge_answer
-from deltamem.eval.loaders.common import Conversation, Message, Question, Session
 from deltamem.eval.plan import build_plan, resolve_data
 from deltamem.llm.base import ChatModel
 from deltamem.llm.scripted import ScriptedChatModel
@@ -53,7 +54,7 @@ class Echo(Defaults):
     def plans(self, path: Path, *, ids: Sequence[str] | None, sessions: int | None,
               chunk: int) -> list[ConversationPlan]:
         lines = path.read_text(encoding="utf-8").splitlines()
-        conv = Conversation("echo-1", tuple(Session(f"s{i}", None, (Message("Ana", line, 0),))
+        conv = Conversation("echo-1", tuple(Session((Message("Ana", line),), None, f"s{i}")
                                             for i, line in enumerate(lines)),
                             (Question("echo-1:q", "What did Ana say last?", lines[-1], "echo"),), ("Ana",))
         return [ask_after_last(conv, conv.sessions[:sessions], list(conv.questions), {"echo-1:q": 2})]

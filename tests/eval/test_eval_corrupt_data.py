@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from deltamem.core.errors import CorruptDataError
-from deltamem.eval.loaders import load_halumem, load_locomo, load_longmemeval, load_personamem_questions
-from deltamem.eval.loaders.personamem import load_personamem_contexts
+from deltamem.datasets import load_halumem, load_locomo, load_longmemeval, load_personamem_questions
+from deltamem.datasets.personamem import load_personamem_contexts
 
 FIX = Path(__file__).parent / "fixtures"
 Loader = Callable[[Path], Any]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from deltamem.agent.session import load_sessions
 from deltamem.core.errors import ConfigError, CorruptDataError
-from deltamem.eval.loaders import (
+from deltamem.datasets import (
     load_halumem,
     load_halumem_conversations,
     load_locomo,
@@ -19,7 +20,7 @@ from deltamem.eval.loaders import (
     load_personamem_questions,
     personamem_conversations,
 )
-from deltamem.eval.loaders.halumem import normalise_memory_type
+from deltamem.datasets.halumem import normalise_memory_type
 
 FIX = Path(__file__).parent / "fixtures"
 
@@ -62,7 +63,7 @@ def test_locomo_normalised_view() -> None:
     assert c.id == "conv-x1" and c.speakers == ("Ada", "Ben")
     assert [s.id for s in c.sessions] == ["session_1", "session_2"]
     m = c.sessions[0].messages[1]
-    assert (m.speaker, m.index, m.dia_id) == ("Ben", 1, "D1:2")
+    assert (m.speaker, c.sessions[0].messages.index(m), m.id) == ("Ben", 1, "D1:2")
     q = c.questions[1]
     assert q.id == "conv-x1:1" and q.category == "1"
     assert q.evidence_session_ids == ("session_1", "session_2")
@@ -156,3 +157,14 @@ def test_longmemeval_sorts_sessions_and_flags_abstention() -> None:
 def test_missing_file_is_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_locomo(tmp_path / "absent.json")
+
+
+def test_add_reads_a_locomo_file_with_the_benchmark_parser() -> None:
+    # One parser: `deltamem add locomo.json` sees the sessions the harness sees, plus the shared photo's caption.
+    bench = load_locomo_conversations(FIX / "locomo_mini.json")[0].sessions
+    user = load_sessions(FIX / "locomo_mini.json")
+    assert [(s.id, s.date) for s in user] == [(s.id, s.date) for s in bench]
+    assert [[m.id for m in s.messages] for s in user] == [[m.id for m in s.messages] for s in bench]
+    photo = user[0].messages[1]
+    assert photo.text == "Look at this bowl from my class! [shares a photo: a photo of a blue bowl]"
+    assert bench[0].messages[1].text == "Look at this bowl from my class!"  # the harness keeps the benchmark's text

@@ -98,8 +98,8 @@ def test_abstentions_are_recognised(answer: str, abstains: bool) -> None:
 
 
 def test_locomo_abstention_is_wrong_without_a_judge_call() -> None:
+    from deltamem.datasets.common import Question
     from deltamem.eval.judging import judge_answer
-    from deltamem.eval.loaders.common import Question
 
     class Refuses:
         name = "no-calls"
@@ -127,8 +127,8 @@ class _CountingJudge:
 
 
 def test_halumem_abstention_is_an_omission_without_a_judge_call_unless_memory_boundary() -> None:
+    from deltamem.datasets.common import Question
     from deltamem.eval.judging import judge_answer
-    from deltamem.eval.loaders.common import Question
 
     judge = _CountingJudge()
     fact = Question(id="u:s1:0", question="When was Martin born?", answer="1984-09-14", category="Basic Fact Recall",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from deltamem.core.errors import CorruptDataError
-from deltamem.eval.loaders import DataIntegrityWarning, load_locomo, verify_sha256
-from deltamem.eval.loaders import locomo as locomo_mod
+from deltamem.datasets import DataIntegrityWarning, load_locomo, verify_sha256
+from deltamem.datasets import locomo as locomo_mod
 
 FIX = Path(__file__).parent / "fixtures"
 

@@ -7,9 +7,10 @@ import threading
 from datetime import datetime
 
 from deltamem.config import AgentSettings
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import Question
 from deltamem.embed.hashing import HashingEmbedder
 from deltamem.eval.answering import answer_messages, question_text
-from deltamem.eval.loaders.common import Message, Question, Session
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.systems.base import ContextItem, MemorySystem
 from deltamem.eval.systems.deltamem_system import DeltamemSystem
@@ -21,8 +22,7 @@ from deltamem.llm.scripted import ScriptedChatModel
 
 
 def _session(sid: str, date: datetime | None, *lines: tuple[str, str]) -> Session:
-    return Session(id=sid, date=date, messages=tuple(Message(speaker=s, text=t, index=i)
-                                                      for i, (s, t) in enumerate(lines)))
+    return Session(id=sid, date=date, messages=tuple(Message(speaker=s, text=t) for s, t in lines))
 
 
 SESSION = AgentSettings(mode="session")  # the whole-session reply protocol these tests script
@@ -108,8 +108,8 @@ def test_full_context_truncates_oldest_first_and_says_so() -> None:
 
 
 def test_roles_become_names() -> None:
-    sess = Session(id="h1", date=None, messages=(Message("user", "I am a librarian.", 0, role="user"),
-                                                 Message("assistant", "Nice!", 1, role="assistant")))
+    sess = Session(id="h1", date=None, messages=(Message("user", "I am a librarian.", role="user"),
+                                                 Message("assistant", "Nice!", role="assistant")))
     system = FullContextSystem()
     system.ingest("u", sess, speakers=("Nora Quill", "assistant"))
     assert [m.text for m in system.memories("u")] == ["Nora Quill: I am a librarian.", "Assistant: Nice!"]

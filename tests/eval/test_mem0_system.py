@@ -16,8 +16,8 @@ import openai
 import pytest
 
 from deltamem.core.errors import ConfigError
+from deltamem.core.session import Message, Session
 from deltamem.embed.hashing import HashingEmbedder
-from deltamem.eval.loaders.common import Message, Session
 from deltamem.eval.systems.base import MemorySystem
 from deltamem.eval.systems.mem0_endpoint import ChatEndpoint
 from deltamem.eval.systems.mem0_system import reply_problem, session_instructions, to_mem0_messages
@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 Maker = Callable[..., "tuple[Mem0System, ScriptedChatModel]"]
 
 SPEAKERS = ("Caroline", "Melanie")
-S1 = Session("session_1", datetime(2023, 5, 8, 13, 56), (
-    Message("Caroline", "I moved to Boston last year, I work as a nurse.", 0),
-    Message("Melanie", "Cool! I just started pottery classes.", 1),
-    Message("Caroline", "   ", 2),
+S1 = Session(date=datetime(2023, 5, 8, 13, 56), id="session_1", messages=(
+    Message("Caroline", "I moved to Boston last year, I work as a nurse."),
+    Message("Melanie", "Cool! I just started pottery classes."),
+    Message("Caroline", "   "),
 ))
-S2 = Session("session_2", datetime(2023, 6, 1), (Message("Caroline", "My dog Rex is five now.", 0),))
+S2 = Session((Message("Caroline", "My dog Rex is five now."),), datetime(2023, 6, 1), "session_2")
 
 
 def _memory_reply(*texts: str) -> str:
@@ -60,9 +60,9 @@ def test_two_human_speakers_become_user_and_assistant_with_names() -> None:
     assert msgs == [{"role": "user", "content": "Caroline: I moved to Boston last year, I work as a nurse."},
                     {"role": "assistant", "content": "Melanie: Cool! I just started pottery classes."}]
     # Without speakers, the first to talk is the user; benchmark roles win where they exist.
-    swapped = to_mem0_messages((Message("Melanie", "hi", 0), Message("Caroline", "hey", 1)), ())
+    swapped = to_mem0_messages((Message("Melanie", "hi"), Message("Caroline", "hey")), ())
     assert [m["role"] for m in swapped] == ["user", "assistant"]
-    roles = to_mem0_messages((Message("x", "I am Ann", 0, role="user"), Message("y", "Hi Ann", 1, role="assistant")),
+    roles = to_mem0_messages((Message("x", "I am Ann", role="user"), Message("y", "Hi Ann", role="assistant")),
                              ("Ann",))
     assert roles == [{"role": "user", "content": "Ann: I am Ann"},
                      {"role": "assistant", "content": "Assistant: Hi Ann"}]
@@ -72,7 +72,7 @@ def test_session_date_goes_into_the_instructions() -> None:
     text = session_instructions(S1, SPEAKERS)
     assert "Monday, 08 May 2023 (2023-05-08)" in text and "Use 2023-05-08 as the Observation Date" in text
     assert "Caroline and Melanie" in text
-    assert "Observation Date" not in session_instructions(Session("s", None, S1.messages), SPEAKERS)
+    assert "Observation Date" not in session_instructions(Session(S1.messages, None, "s"), SPEAKERS)
 
 
 # -- the loopback endpoint (openai SDK, no mem0 needed) --

@@ -5,9 +5,8 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from deltamem.core.errors import ValidationError
 from deltamem.core.timeutil import as_utc
 
 _WEEKDAYS = {d.lower(): i for i, d in enumerate(calendar.day_name)}
@@ -128,25 +127,3 @@ def _phrase(kind: str, m: re.Match[str], base: datetime) -> tuple[str, datetime]
         return f"in {d.strftime('%B %Y')}", d
     d = base.replace(year=base.year + step, month=1, day=1)
     return f"in {d.year}", d
-
-
-_LOCOMO = re.compile(r"(\d{1,2}):(\d{2})\s*([ap]m)\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})", re.I)
-
-
-def parse_locomo_date(text: str) -> datetime | None:
-    """LoCoMo's ``"1:56 pm on 8 May, 2023"`` as a UTC datetime: None if the text holds no such date, and
-    :class:`ValidationError` if it holds one that cannot be (31 February, year 0999)."""
-    m = _LOCOMO.search(text)
-    if not m:
-        return None
-    hour, minute, ampm, day, month, year = m.groups()
-    try:
-        month_no = list(calendar.month_name).index(month.capitalize())
-    except ValueError:
-        return None
-    h = int(hour) % 12 + (12 if ampm.lower() == "pm" else 0)
-    try:
-        when = datetime(int(year), month_no, int(day), h, int(minute), tzinfo=UTC)
-    except ValueError as e:  # 31 February, minute 75, year 0000
-        raise ValidationError(f"{text!r:.60} is not a valid date: {e}") from e
-    return as_utc(when, what=f"session date {text!r:.60}")

@@ -1,49 +1,24 @@
-"""Conversation sessions: the unit the memory agent works on, and the file formats users hand to ``add``."""
+"""Conversation sessions from what users hand to ``add``: message lists, session objects and files.
+
+The vocabulary itself (:class:`Message`, :class:`Session`) lives in :mod:`deltamem.core.session`; LoCoMo files are read
+by the benchmark parser, :mod:`deltamem.datasets.locomo`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from deltamem.core import ConfigError, CorruptDataError
-from deltamem.core.changeset import check_label
+from deltamem.core.session import Message, Session
 from deltamem.core.timeutil import as_utc
+from deltamem.datasets.common import Record
+from deltamem.datasets.locomo import locomo_sessions
 
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One utterance: who said it, what, and optionally when."""
-
-    speaker: str
-    text: str
-    time: datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.time is not None:
-            object.__setattr__(self, "time", as_utc(self.time, what="message time"))
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A dated conversation session (the agent's unit of work)."""
-
-    messages: tuple[Message, ...]
-    date: datetime | None = None
-    id: str | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.date is not None:  # the one gate for times (range, zone), also for sessions built directly
-            object.__setattr__(self, "date", as_utc(self.date, what="session date"))
-        check_label(self.id, "session id")  # stored with the change set, or with the review item that holds it
-
-    def transcript(self) -> str:
-        """The session as numbered lines ``[i] Speaker: text``."""
-        return "\n".join(f"[{i}] {m.speaker}: {m.text}" for i, m in enumerate(self.messages))
+__all__ = ["Message", "Session", "load_sessions", "looks_like_messages", "to_session"]
 
 
 def _message(item: Any, i: int) -> Message:
@@ -122,23 +97,11 @@ def load_sessions(path: str | Path) -> list[Session]:
 
 
 def _locomo_sessions(conv: Mapping[str, Any], path: Path) -> list[Session]:
-    import re
-
-    from deltamem.agent.dates import parse_locomo_date
-
-    out = []
-    numbers = sorted(int(m.group(1)) for k in conv if (m := re.fullmatch(r"session_([0-9]+)", str(k))))
-    for n in numbers:
-        turns = conv[f"session_{n}"]
-        if not isinstance(turns, list):
-            continue
-        date = parse_locomo_date(str(conv.get(f"session_{n}_date_time", "")))
-        msgs = tuple(Message(t["speaker"], t["text"] + (f" [shares a photo: {t['blip_caption']}]"
-                                                        if t.get("blip_caption") else ""))
-                     for t in turns if isinstance(t, Mapping) and isinstance(t.get("speaker"), str)
-                     and isinstance(t.get("text"), str))
-        if msgs:
-            out.append(Session(msgs, date, f"session_{n}"))
+    # The benchmark's own parser (strict: a malformed turn is a CorruptDataError naming it); a shared photo is kept
+    # as its caption, which the agent can remember.
+    sessions = locomo_sessions(Record(dict(conv), path=path, where="conversation"))
+    out = [Session(tuple(Message(t.speaker, t.text_with_photo, id=t.dia_id) for t in s.turns), s.date,
+                   f"session_{s.number}") for s in sessions if s.turns]
     if not out:
         raise CorruptDataError(f"{path}: LoCoMo conversation without sessions")
     return out

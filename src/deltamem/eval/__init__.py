@@ -1,9 +1,10 @@
-"""Evaluation harness pieces: benchmark loaders (:mod:`.loaders`), metrics (:mod:`.metrics`), judge prompts.
+"""Evaluation harness pieces: benchmark plug-ins (:mod:`.benchmarks`, over the loaders of :mod:`deltamem.datasets`),
+metrics (:mod:`.metrics`), judge prompts.
 
 Data files are never bundled; every loader takes the path of a file the user obtained (see docs/benchmarks.md).
 """
 
-from deltamem.eval.loaders import (
+from deltamem.datasets import (
     Conversation,
     Message,
     Question,

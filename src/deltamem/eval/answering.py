@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from deltamem.eval.loaders.common import Question
-from deltamem.eval.loaders.personamem import INSTRUCTION
+from deltamem.datasets.common import Question
+from deltamem.datasets.personamem import INSTRUCTION
 from deltamem.eval.systems.base import ContextItem
 from deltamem.facade import answering
 from deltamem.llm.base import ChatModel, Usage

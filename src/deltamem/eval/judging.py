@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deltamem.datasets.common import Question
 from deltamem.eval.benchmarks import benchmark
-from deltamem.eval.loaders.common import Question
 from deltamem.eval.metrics.text import bleu1, token_f1
 from deltamem.llm.base import ChatModel
 

@@ -38,7 +38,7 @@ def build_results(plans: Sequence[ConversationPlan], ckpt: Checkpoints, systems:
                               "question": q.question,
                               "gold": q.answer, "depth": plan.depth.get(q.id), "systems": per})
     sessions = [rec for plan in plans for step in plan.steps for s in systems
-                if (rec := ckpt.session(s, plan.id, step.session.id)) is not None]
+                if (rec := ckpt.session(s, plan.id, step.session.key)) is not None]
     expected = sum(len(p.questions) for p in plans)
     summary = {s: _summary(bench, s, questions, [r for r in sessions if r["system"] == s]) for s in systems}
     complete = all(len(q["systems"]) == len(systems) for q in questions)  # type: ignore[arg-type]

@@ -25,6 +25,7 @@ from deltamem.eval.checkpoint import Checkpoints
 from deltamem.eval.judging import judge_answer
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.plan import ConversationPlan, Step
+from deltamem.eval.systems._turns import iso
 from deltamem.eval.systems.base import ContextItem, IngestReport, MemorySystem
 from deltamem.eval.systems.full_context import OMITTED_PREFIX
 from deltamem.llm.base import Usage
@@ -133,7 +134,7 @@ class _Unit:
         self.options, self.budget, self.advance = options, budget, advance
 
     def done(self) -> bool:
-        return (all(self.ckpt.session(self.name, self.plan.id, s.session.id) for s in self.plan.steps)
+        return (all(self.ckpt.session(self.name, self.plan.id, s.session.key) for s in self.plan.steps)
                 and all(self.ckpt.question(self.name, q.id) for q in self.plan.questions))
 
     def run(self) -> None:
@@ -146,7 +147,7 @@ class _Unit:
         previous: set[str] = set()
         for position, step in enumerate(self.plan.steps, start=1):
             report = self.system.ingest(conv, step.session, speakers=self.plan.speakers)
-            if self.ckpt.session(self.name, conv, step.session.id) is None:
+            if self.ckpt.session(self.name, conv, step.session.key) is None:
                 self.budget.check()
                 rec = self._session_record(position, step, report, previous)
                 self.ckpt.write(rec)
@@ -169,7 +170,7 @@ class _Unit:
                         ) -> dict[str, Any]:
         rec: dict[str, Any] = {
             "kind": "session", "system": self.name, "conversation": self.plan.id, "session": step.session.id,
-            "position": position, "date": step.session.date.isoformat() if step.session.date else None,
+            "position": position, "date": iso(step.session.date),
             "cost": asdict(report.cost), "ops": dict(report.ops), "error": report.error,
         }
         if self._judges(step) and self.judge_model is not None:

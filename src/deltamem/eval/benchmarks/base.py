@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from deltamem.core.errors import ConfigError
-from deltamem.eval.loaders.common import Conversation, Question, Session
+from deltamem.core.session import Session
+from deltamem.datasets.common import Conversation, Question
 from deltamem.llm.base import ChatModel
 
 #: One question with a system's checkpointed record for it (what :meth:`Benchmark.summary` aggregates).

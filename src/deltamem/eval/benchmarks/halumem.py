@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError
+from deltamem.datasets.common import Conversation, Question
+from deltamem.datasets.halumem import HaluMemSession, load_halumem
 from deltamem.eval.benchmarks.base import Answered, ConversationPlan, Defaults, Step, ask, pct, pick
-from deltamem.eval.loaders.common import Conversation, Question
-from deltamem.eval.loaders.halumem import HaluMemSession, load_halumem
 from deltamem.eval.metrics import halumem as hm
 from deltamem.eval.metrics.locomo import is_abstention
 from deltamem.llm.base import ChatModel
@@ -94,7 +94,7 @@ def _plan(conv: Conversation, raw: Sequence[HaluMemSession], n: int | None) -> C
             by_session.setdefault(q.after_session_id, []).append(q)
     steps, depth = [], {}
     for i, (s, h) in enumerate(zip(conv.sessions[:n], raw, strict=False), start=1):
-        qs = tuple(by_session.get(s.id, ()))
+        qs = tuple(by_session.get(s.key, ()))
         depth.update({q.id: i for q in qs})
         steps.append(Step(s, qs, h))
     return ConversationPlan(conv.id, conv.speakers, tuple(steps), depth)

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError
+from deltamem.datasets.common import Conversation, Question
+from deltamem.datasets.locomo import CATEGORY_NAMES, load_locomo_conversations
 from deltamem.eval.benchmarks.base import Answered, ConversationPlan, Defaults, ask, ask_after_last, num, pct, pick
-from deltamem.eval.loaders.common import Conversation, Question
-from deltamem.eval.loaders.locomo import CATEGORY_NAMES, load_locomo_conversations
 from deltamem.eval.metrics.judge import JudgeVerdict
 from deltamem.eval.metrics.locomo import (
     LocomoItem,

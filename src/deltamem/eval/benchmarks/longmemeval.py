@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError
+from deltamem.datasets.common import Conversation, Question
+from deltamem.datasets.longmemeval import load_longmemeval_conversations
 from deltamem.eval.benchmarks.base import Answered, ConversationPlan, Defaults, ask, ask_after_last, pct, pick
-from deltamem.eval.loaders.common import Conversation, Question
-from deltamem.eval.loaders.longmemeval import load_longmemeval_conversations
 from deltamem.eval.metrics.longmemeval import LongMemEvalItem, aggregate_longmemeval, judge_prompt, parse_yes_no
 from deltamem.llm.base import ChatModel
 

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError
-from deltamem.eval.benchmarks.base import Answered, ConversationPlan, Defaults, Step, pick
-from deltamem.eval.loaders.common import Conversation, Question, Session
-from deltamem.eval.loaders.personamem import (
+from deltamem.core.session import Session
+from deltamem.datasets.common import Conversation, Question
+from deltamem.datasets.personamem import (
     load_personamem_contexts,
     load_personamem_questions,
     personamem_conversations,
 )
+from deltamem.eval.benchmarks.base import Answered, ConversationPlan, Defaults, Step, pick
 from deltamem.eval.metrics.personamem import PersonaMemItem, aggregate_personamem, extract_option, is_correct
 from deltamem.llm.base import ChatModel
 

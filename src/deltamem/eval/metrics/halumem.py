@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from deltamem.eval.loaders.halumem import DATE_FORMAT, HaluMemMemoryPoint, HaluMemTurn
+from deltamem.datasets.halumem import DATE_FORMAT, HaluMemMemoryPoint, HaluMemTurn
 from deltamem.eval.metrics.judge import JudgeVerdict, extract_json_object, fenced_json_object
 from deltamem.eval.prompts import load
 

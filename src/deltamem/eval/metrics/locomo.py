@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from deltamem.core.errors import ConfigError
-from deltamem.eval.loaders.locomo import CATEGORY_NAMES, SCORED_CATEGORIES
+from deltamem.datasets.locomo import CATEGORY_NAMES, SCORED_CATEGORIES
 from deltamem.eval.metrics.judge import JudgeVerdict, extract_json_object
 from deltamem.eval.metrics.text import bleu1, token_f1
 from deltamem.eval.prompts import load

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from deltamem.core.errors import ConfigError
-from deltamem.eval.loaders.longmemeval import QUESTION_TYPES
+from deltamem.datasets.longmemeval import QUESTION_TYPES
 from deltamem.eval.metrics.judge import JudgeVerdict
 from deltamem.eval.metrics.personamem import Accuracy
 from deltamem.eval.prompts import load

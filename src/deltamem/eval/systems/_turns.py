@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
-from deltamem.eval.loaders.common import Message
+from deltamem.core.session import Message
 
 
 def speaker_name(message: Message, speakers: tuple[str, ...]) -> str:
@@ -31,8 +31,8 @@ def line(message: Message, speakers: tuple[str, ...]) -> str:
 
 
 def iso(date: datetime | None) -> str | None:
-    """ISO text of a date, or None."""
-    return date.isoformat() if date is not None else None
+    """ISO text of a date as the benchmark files give it (UTC, without an offset), or None."""
+    return date.replace(tzinfo=None).isoformat() if date is not None else None
 
 
 def approx_tokens(text: str) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from deltamem.eval.loaders.common import Session
+from deltamem.core.session import Session
 
 
 @dataclass(frozen=True, slots=True)

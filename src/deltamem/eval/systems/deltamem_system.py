@@ -16,8 +16,8 @@ from typing import Literal
 
 from deltamem.config import AgentSettings, MemoryConfig, ReviewPolicy
 from deltamem.core.errors import AgentOutputError, ConfigError
+from deltamem.core.session import Session
 from deltamem.embed.base import Embedder
-from deltamem.eval.loaders.common import Session
 from deltamem.eval.metering import MeteredChatModel
 from deltamem.eval.systems._turns import iso, speaker_name
 from deltamem.eval.systems.base import ContextItem, Cost, IngestReport
@@ -98,7 +98,7 @@ class DeltamemSystem:
         cost = Cost(llm_calls=usage.calls, prompt_tokens=usage.prompt_tokens,
                     completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
                     seconds=time.perf_counter() - start, errors=int(error is not None))
-        return IngestReport(session_id=session.id, cost=cost, ops=dict(ops), error=error)
+        return IngestReport(session_id=session.key, cost=cost, ops=dict(ops), error=error)
 
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,
                 k: int = 10) -> tuple[list[ContextItem], Cost]:

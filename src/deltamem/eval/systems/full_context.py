@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 
 from deltamem.core.errors import ConfigError
-from deltamem.eval.loaders.common import Session
+from deltamem.core.session import Session
 from deltamem.eval.systems._turns import approx_tokens, iso, line
 from deltamem.eval.systems.base import ContextItem, Cost, IngestReport
 
@@ -44,7 +44,7 @@ class FullContextSystem:
         lines = [line(m, speakers) for m in session.messages if m.text.strip()]
         with self._lock:
             self._sessions.setdefault(conversation_id, []).append((iso(session.date), lines))
-        return IngestReport(session_id=session.id, cost=Cost(), ops={"MESSAGES": len(lines)})
+        return IngestReport(session_id=session.key, cost=Cost(), ops={"MESSAGES": len(lines)})
 
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,
                 k: int = 10) -> tuple[list[ContextItem], Cost]:

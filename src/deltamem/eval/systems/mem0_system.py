@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import Any
 
 from deltamem.core.errors import ConfigError
+from deltamem.core.session import Message, Session
 from deltamem.embed.base import Embedder
-from deltamem.eval.loaders.common import Message, Session
 from deltamem.eval.systems._turns import iso, line
 from deltamem.eval.systems.base import ContextItem, Cost, IngestReport
 from deltamem.eval.systems.mem0_endpoint import ChatEndpoint
@@ -196,7 +196,7 @@ class Mem0System:
         cost = _cost(conv.replies[first:], seconds=time.perf_counter() - start)
         cost.errors = int(bool(problems))
         error = "; ".join(dict.fromkeys(problems))[:2000] if problems else None
-        return IngestReport(session_id=session.id, cost=cost, ops=dict(ops), error=error)
+        return IngestReport(session_id=session.key, cost=cost, ops=dict(ops), error=error)
 
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,
                 k: int = 10) -> tuple[list[ContextItem], Cost]:

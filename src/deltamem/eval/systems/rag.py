@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from deltamem.eval.loaders.common import Session
+from deltamem.core.session import Session
 from deltamem.eval.systems._turns import iso, line
 from deltamem.eval.systems.base import ContextItem, Cost, IngestReport
 
@@ -48,16 +48,16 @@ class RagSystem:
 
     def ingest(self, conversation_id: str, session: Session, *, speakers: tuple[str, ...] = ()) -> IngestReport:
         start = time.perf_counter()
-        kept = [m for m in session.messages if m.text.strip()]
-        items = [ContextItem(text=line(m, speakers), date=iso(session.date), id=f"{session.id}#{m.index}")
-                 for m in kept]
+        # A turn is named by its position in the session: "<session id>#<index>".
+        items = [ContextItem(text=line(m, speakers), date=iso(session.date), id=f"{session.id}#{i}")
+                 for i, m in enumerate(session.messages) if m.text.strip()]
         vectors = self.embedder.embed([i.text for i in items]) if items else None
         with self._lock:
             idx = self._index.setdefault(conversation_id, _Index())
             idx.items.extend(items)
             if vectors is not None:
                 idx.vectors.extend(np.asarray(v, dtype=np.float32) for v in vectors)
-        return IngestReport(session_id=session.id, cost=Cost(seconds=time.perf_counter() - start),
+        return IngestReport(session_id=session.key, cost=Cost(seconds=time.perf_counter() - start),
                             ops={"TURNS": len(items)})
 
     def context(self, conversation_id: str, question: str, *, asked_at: datetime | None = None,

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from deltamem.eval.loaders.common import (
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import (
     Conversation,
-    Message,
     Question,
     Record,
-    Session,
     Verify,
     iter_jsonl,
     maybe_verify,
@@ -136,7 +135,7 @@ class HaluMemUser:
                     id=s.id,
                     date=s.start_time,
                     messages=tuple(
-                        Message(speaker=t.role, text=t.content, index=i, role=t.role) for i, t in enumerate(s.dialogue)
+                        Message(speaker=t.role, text=t.content, role=t.role) for t in s.dialogue
                     ),
                 )
             )

@@ -1,6 +1,7 @@
 """The normalised view every benchmark loader produces, plus shared validation and file-integrity helpers.
 
-The harness only needs :class:`Conversation` (sessions of messages, then questions); each loader also returns
+The harness only needs :class:`Conversation` (sessions of messages, in the package's one vocabulary
+:mod:`deltamem.core.session`, then questions); each loader also returns
 its own typed records with the benchmark-specific extras (LoCoMo evidence dia_ids, HaluMem memory points,
 PersonaMem options, LongMemEval abstention flags).
 """
@@ -17,30 +18,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from deltamem.core.errors import ConfigError, CorruptDataError
+from deltamem.core.session import Session
 
 T = TypeVar("T")
 
 Verify = Literal["off", "warn", "raise"]
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One turn of a session: who said it, what, and where it sits (``index`` within the session)."""
-
-    speaker: str
-    text: str
-    index: int
-    dia_id: str | None = None
-    role: str | None = None  # "user" / "assistant" / "system" where the benchmark has roles
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    """A dated session; ``date`` is None where the benchmark gives no time."""
-
-    id: str
-    date: datetime | None
-    messages: tuple[Message, ...]
 
 
 @dataclass(frozen=True, slots=True)

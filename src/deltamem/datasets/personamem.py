@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deltamem.core.errors import ConfigError, CorruptDataError
-from deltamem.eval.loaders.common import (
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import (
     Conversation,
-    Message,
     Question,
     Record,
-    Session,
     Verify,
     iter_jsonl,
     maybe_verify,
@@ -152,7 +151,7 @@ def personamem_conversations(
     out = []
     for cid, qs in grouped.items():
         messages = tuple(
-            Message(speaker=m.role, text=m.content, index=i, role=m.role) for i, m in enumerate(contexts[cid])
+            Message(speaker=m.role, text=m.content, role=m.role) for m in contexts[cid]
         )
         out.append(
             Conversation(

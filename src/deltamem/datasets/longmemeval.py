@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from deltamem.eval.loaders.common import (
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import (
     Conversation,
-    Message,
     Question,
     Record,
-    Session,
     Verify,
     maybe_verify,
     parse_date,
@@ -84,7 +83,7 @@ class LongMemEvalInstance:
                 id=s.session_id,
                 date=s.date,
                 messages=tuple(
-                    Message(speaker=t.role, text=t.content, index=i, role=t.role) for i, t in enumerate(s.turns)
+                    Message(speaker=t.role, text=t.content, role=t.role) for t in s.turns
                 ),
             )
             for s in self.sessions

@@ -16,12 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from deltamem.eval.loaders.common import (
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import (
     Conversation,
-    Message,
     Question,
     Record,
-    Session,
     Verify,
     maybe_verify,
     read_json,
@@ -55,11 +54,16 @@ class LocomoTurn:
     """One turn; ``blip_caption`` / ``img_urls`` / ``query`` describe a shared photo (images are not included)."""
 
     speaker: str
-    dia_id: str
+    dia_id: str | None  # "D<session>:<turn>"; None in a file written by hand without ids
     text: str
     blip_caption: str | None = None
     img_urls: tuple[str, ...] = ()
     query: str | None = None
+
+    @property
+    def text_with_photo(self) -> str:
+        """The text, followed by ``[shares a photo: <caption>]`` where the turn shares one."""
+        return self.text + (f" [shares a photo: {self.blip_caption}]" if self.blip_caption else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +128,7 @@ class LocomoSample:
                 id=f"session_{s.number}",
                 date=s.date,
                 messages=tuple(
-                    Message(speaker=t.speaker, text=t.text, index=i, dia_id=t.dia_id) for i, t in enumerate(s.turns)
+                    Message(speaker=t.speaker, text=t.text, id=t.dia_id) for t in s.turns
                 ),
             )
             for s in self.sessions
@@ -177,9 +181,7 @@ def _sample(rec: Record) -> LocomoSample:
     sample_id = rec.get("sample_id", str)
     rec = Record(rec.data, path=rec.path, where=f"{rec.where} ({sample_id})")
     conv = rec.child(rec.get("conversation", dict), "conversation")
-    numbers = sorted(int(m.group(1)) for k in conv.data if (m := _SESSION_KEY.match(k)))
-    # Orphan session_<N>_date_time keys (no session_<N> list) exist in conv-26: they are simply never looked up.
-    sessions = tuple(_session(conv, n) for n in numbers)
+    sessions = locomo_sessions(conv)
     qa = tuple(_qa(rec.child(q, f"qa #{i}"), i) for i, q in enumerate(rec.get("qa", list)))
     return LocomoSample(
         sample_id=sample_id,
@@ -193,6 +195,13 @@ def _sample(rec: Record) -> LocomoSample:
     )
 
 
+def locomo_sessions(conversation: Record) -> tuple[LocomoSession, ...]:
+    """The ``session_<N>`` lists of one sample's ``conversation`` object, in session order."""
+    numbers = sorted(int(m.group(1)) for k in conversation.data if (m := _SESSION_KEY.match(k)))
+    # Orphan session_<N>_date_time keys (no session_<N> list) exist in conv-26: they are simply never looked up.
+    return tuple(_session(conversation, n) for n in numbers)
+
+
 def _session(conv: Record, n: int) -> LocomoSession:
     date_text = conv.get(f"session_{n}_date_time", str, default=None)
     date = conv.parse_date(f"session_{n}_date_time", DATE_FORMAT) if date_text is not None else None
@@ -202,7 +211,7 @@ def _session(conv: Record, n: int) -> LocomoSession:
         turns.append(
             LocomoTurn(
                 speaker=t.get("speaker", str),
-                dia_id=t.get("dia_id", str),
+                dia_id=t.get("dia_id", str, default=None),
                 text=t.get("text", str),
                 blip_caption=t.get("blip_caption", str, default=None, nullable=True),
                 img_urls=_urls(t),

@@ -4,20 +4,19 @@ Every loader takes a file path (nothing is bundled: the data are under their own
 :class:`~deltamem.core.errors.CorruptDataError` naming the file and the record for a wrong or truncated file.
 """
 
-from deltamem.eval.loaders.common import (
+from deltamem.core.session import Message, Session
+from deltamem.datasets.common import (
     Conversation,
     DataIntegrityWarning,
-    Message,
     Question,
-    Session,
     data_file,
     sha256_of,
     verify_sha256,
 )
-from deltamem.eval.loaders.halumem import HaluMemUser, load_halumem, load_halumem_conversations
-from deltamem.eval.loaders.locomo import LocomoSample, load_locomo, load_locomo_conversations
-from deltamem.eval.loaders.longmemeval import LongMemEvalInstance, load_longmemeval, load_longmemeval_conversations
-from deltamem.eval.loaders.personamem import (
+from deltamem.datasets.halumem import HaluMemUser, load_halumem, load_halumem_conversations
+from deltamem.datasets.locomo import LocomoSample, load_locomo, load_locomo_conversations
+from deltamem.datasets.longmemeval import LongMemEvalInstance, load_longmemeval, load_longmemeval_conversations
+from deltamem.datasets.personamem import (
     PersonaMemQuestion,
     load_personamem_contexts,
     load_personamem_questions,
