@@ -26,7 +26,7 @@ from tests.server.conftest import Srv
 
 from deltamem.client import AsyncMemoryClient, MemoryClient, ServerError
 from deltamem.core import ConflictError
-from deltamem.server.convert import UNSENDABLE
+from deltamem.core.view import UNSENDABLE
 from deltamem.stores.sqlite import SqliteStore
 
 U = {"user_id": "alice"}
