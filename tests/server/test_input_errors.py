@@ -140,6 +140,14 @@ def _add_failing_route(srv: Srv) -> None:
     srv.app.add_api_route("/boom", boom)
 
 
+def test_a_metadata_filter_key_no_store_can_hold_is_422(srv: Srv) -> None:
+    # SQLite builds a JSON path from the key; a NUL in it used to fail there, answered 500.
+    srv.client.post("/v1/memories", params=U, headers=srv.h(), json={"facts": ["kept"]})
+    r = srv.client.post("/v1/search", params=U, headers=srv.h(),
+                        json={"query": "kept", "filters": {"metadata": {"a\u0000b": 1}}})
+    assert r.status_code == 422 and "NUL" in r.json()["error"]["message"], r.text
+
+
 def test_a_500_keeps_the_keep_alive_connection_usable(srv: Srv) -> None:
     _add_failing_route(srv)
     with serving(srv.app) as host:
