@@ -37,26 +37,28 @@ class TomlFile(TomlConfigSettingsSource):
     """The TOML file ``path`` (its ``[table]`` when ``table`` names one the file has, else the whole file).
 
     Unlike pydantic-settings' own source, a missing or unreadable file is a :class:`ConfigError`, not an empty
-    source, and so is a file that is not TOML; ``label`` starts those messages (``"config file"``).
+    source, and so is a file that is not TOML; the messages name the file as ``label`` (default
+    ``config file <path>``).
     """
 
     def __init__(self, settings_cls: type[BaseSettings], path: str | Path, *, table: str | None = None,
-                 label: str = "config file") -> None:
-        self._path, self._table, self._label = Path(path), table, label
+                 label: str | None = None) -> None:
+        self._path, self._table = Path(path), table
+        self._label = label or f"config file {path}"
         try:
             with self._path.open("rb"):  # pydantic-settings skips a file that is not there
                 pass
         except OSError as e:
-            raise ConfigError(f"cannot read {label} {path}: {e.strerror}") from e
+            raise ConfigError(f"cannot read {self._label}: {e.strerror}") from e
         super().__init__(settings_cls, toml_file=self._path)
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
         try:
             data = tomllib.loads(Path(file_path).read_text(encoding="utf-8"))
         except OSError as e:
-            raise ConfigError(f"cannot read {self._label} {self._path}: {e.strerror}") from e
+            raise ConfigError(f"cannot read {self._label}: {e.strerror}") from e
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{self._label} {self._path} is not valid TOML: {e}") from e
+            raise ConfigError(f"{self._label} is not valid TOML: {e}") from e
         table = data.get(self._table) if self._table else None
         return table if isinstance(table, dict) else data
 
@@ -87,7 +89,7 @@ class Environment(EnvSettingsSource):
 
 
 def read_settings(model: type[M], *, toml: str | Path | None = None, table: str | None = None,
-                  label: str = "config file", env: Mapping[str, str] | None = None, prefix: str = PREFIX,
+                  label: str | None = None, env: Mapping[str, str] | None = None, prefix: str = PREFIX,
                   skip: Collection[str] = (), overrides: Mapping[str, Any] | None = None) -> M:
     """A ``model`` from ``overrides`` > ``env`` (when given) > the TOML file ``toml`` (when given) > its defaults.
 
