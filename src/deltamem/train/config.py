@@ -1,7 +1,9 @@
 """The training run's settings: one frozen dataclass per TOML table, read and checked by :func:`load_train_config`.
 
 A config file (``configs/train/*.toml``) has the tables ``[model]``, ``[lora]``, ``[grpo]``, ``[sft]``, ``[data]``,
-``[reward]``, ``[agent]``, ``[output]`` and optionally ``[launch]`` (GPU scale-out); unknown keys are errors, so a
+``[reward]``, ``[agent]``, ``[output]`` and optionally ``[launch]`` (GPU scale-out). ``[grpo]`` and ``[sft]`` take
+any field of TRL's ``GRPOConfig`` / ``SFTConfig`` under TRL's own name besides deltamem's few keys (see
+:mod:`deltamem.train.trl_tables`). Unknown keys are errors, so a
 typo never silently falls back to a default, and so are values of the wrong type (the fields use pydantic's strict
 types: ``max_steps = "50"`` is not an int; an int is a float). The file is read by
 :func:`deltamem.config.settings.read_settings` like every other config. Relative paths are resolved against the
@@ -29,6 +31,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from deltamem.core.errors import ConfigError
+from deltamem.train.trl_tables import GRPOSpec, SFTSpec, TRLTable, spec_from_table, table_model
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,45 +55,6 @@ class LoraSpec:
     alpha: StrictInt = 32
     dropout: StrictFloat = 0.05
     target_modules: tuple[StrictStr, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-
-
-@dataclass(frozen=True, slots=True)
-class GRPOSpec:
-    """The RL settings passed to TRL's ``GRPOConfig``. ``num_generations`` is the group size G; advantages are
-    normalised within each group (``scale_rewards = "group"``). ``beta`` is the KL coefficient."""
-
-    num_generations: StrictInt = 4
-    prompts_per_step: StrictInt = 2  # distinct transitions per optimiser step (per device)
-    gradient_accumulation_steps: StrictInt = 1
-    max_completion_length: StrictInt = 128
-    max_prompt_tokens: StrictInt = 1024  # longer prompts are dropped from the data (TRL 1.16 does not truncate prompts)
-    learning_rate: StrictFloat = 1e-5
-    beta: StrictFloat = 0.04
-    max_steps: StrictInt = 50
-    seed: StrictInt = 0
-    temperature: StrictFloat = 1.0
-    top_p: StrictFloat = 1.0
-    scale_rewards: Literal["group", "batch", "none"] = "group"
-    entropy_coef: StrictFloat = 0.0  # entropy bonus; 0 = plain GRPO
-    loss_type: StrictStr = "dapo"
-    warmup_steps: StrictInt = 0
-    max_grad_norm: StrictFloat = 1.0
-    use_vllm: StrictBool = False
-    vllm_mode: Literal["colocate", "server"] = "colocate"
-    vllm_gpu_memory_utilization: StrictFloat = 0.3
-    save_steps: StrictInt = 25
-    logging_steps: StrictInt = 1
-
-
-@dataclass(frozen=True, slots=True)
-class SFTSpec:
-    """Optional supervised warm-up on the gold replies of the training split before GRPO (ours; see
-    :mod:`deltamem.train.sft`). ``steps = 0`` turns it off."""
-
-    steps: StrictInt = 0
-    learning_rate: StrictFloat = 2e-4
-    batch_size: StrictInt = 4
-    max_length: StrictInt = 1536  # prompt + reply tokens; longer rows are truncated by TRL
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +139,8 @@ class TrainConfig:
             raise ConfigError("grpo: learning_rate and temperature must be > 0, beta >= 0, top_p in (0, 1]")
         if self.lora.enabled and (self.lora.r < 1 or not self.lora.target_modules):
             raise ConfigError("lora.r must be >= 1 and lora.target_modules non-empty")
-        if self.sft.steps < 0 or self.sft.batch_size < 1 or self.sft.learning_rate <= 0:
-            raise ConfigError("sft: steps must be >= 0, batch_size >= 1 and learning_rate > 0")
+        if self.sft.steps < 0 or self.sft.per_device_train_batch_size < 1 or self.sft.learning_rate <= 0:
+            raise ConfigError("sft: steps must be >= 0, per_device_train_batch_size >= 1 and learning_rate > 0")
         if self.data.eval_personas < 0:
             raise ConfigError("data.eval_personas must be >= 0")
         if self.launch.num_processes < 1:
@@ -185,15 +149,19 @@ class TrainConfig:
     @property
     def batch_size(self) -> int:
         """Completions per device batch: prompts per step × group size."""
-        return self.grpo.prompts_per_step * self.grpo.num_generations
+        return self.grpo.prompts_per_step * int(self.grpo.num_generations)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (written next to the checkpoints)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value if f.name == "source" else {k.name: _plain(getattr(value, k.name))
-                                                            for k in fields(value)}
+            if f.name == "source":
+                out[f.name] = value
+                continue
+            table = value.as_table() if isinstance(value, TRLTable) else {k.name: getattr(value, k.name)
+                                                                           for k in fields(value)}
+            out[f.name] = {k: _plain(v) for k, v in table.items()}
         return out
 
 
@@ -210,7 +178,10 @@ _TABLES: dict[str, type[Any]] = {"model": ModelSpec, "lora": LoraSpec, "grpo": G
 @cache
 def _file_model() -> type[BaseModel]:
     """The training file as pydantic validates it: one optional table per spec, nothing else."""
-    tables: dict[str, Any] = {name: (cls, Field(default_factory=cls)) for name, cls in _TABLES.items()}
+    tables: dict[str, Any] = {}
+    for name, cls in _TABLES.items():
+        kind = table_model(cls, name) if issubclass(cls, TRLTable) else cls
+        tables[name] = (kind, Field(default_factory=kind))
     return create_model("TrainFile", __config__=ConfigDict(extra="forbid", frozen=True), **tables)
 
 
@@ -221,7 +192,9 @@ def _read(source: str | None, **where: Any) -> TrainConfig:
         tables = read_settings(_file_model(), **where)
     except ValidationError as e:
         raise ConfigError(_problems(e.errors())) from e
-    return TrainConfig(**dict(tables), source=source)
+    parts: dict[str, Any] = {name: spec_from_table(cls, name, getattr(tables, name)) if issubclass(cls, TRLTable)
+                             else getattr(tables, name) for name, cls in _TABLES.items()}
+    return TrainConfig(**parts, source=source)
 
 
 _EXPECTED = {"int_type": "int", "float_type": "float", "string_type": "str", "bool_type": "true or false"}
@@ -239,7 +212,7 @@ def _problems(errors: list[ErrorDetails]) -> str:
             unknown.setdefault("", []).append(loc[0])
         elif err["type"] == "unexpected_keyword_argument" and len(loc) == 2:
             unknown.setdefault(loc[0], []).append(loc[1])
-        elif err["type"] == "dataclass_type" and len(loc) == 1:
+        elif err["type"] in ("dataclass_type", "model_type") and len(loc) == 1:
             out.append(f"[{where}] must be a table")
         elif len(loc) == 3 or err["type"] in ("tuple_type", "list_type"):  # an item of a list, or not a list
             out.append(f"{where} must be a list of strings")
