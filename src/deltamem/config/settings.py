@@ -76,7 +76,7 @@ class Environment(EnvSettingsSource):
         self._given = {k: v for k, v in env.items() if k.startswith(prefix) and k not in skip}
         super().__init__(settings_cls, case_sensitive=False, env_prefix=prefix, env_nested_delimiter=NESTED)
 
-    def _load_env_vars(self) -> Mapping[str, str | None]:
+    def _load_env_vars(self) -> Mapping[str, str | None]:  # the hook pydantic-settings' dotenv source uses too
         return {k.lower(): v for k, v in self._given.items()}
 
     def __call__(self) -> dict[str, Any]:
@@ -96,7 +96,8 @@ def read_settings(model: type[M], *, toml: str | Path | None = None, table: str 
     ``table``, ``label``: see :class:`TomlFile`; ``prefix``, ``skip``: see :class:`Environment`. Raises
     :class:`ConfigError` for a file that cannot be read or parsed and for a variable that is not valid JSON where
     a table is expected, and pydantic's ``ValidationError`` for invalid values (each edge words its own message,
-    e.g. with :func:`problems`).
+    e.g. with :func:`problems`). The BaseSettings class is made per call (a few milliseconds), so that the sources
+    of a call are its own and nothing is shared between threads.
     """
 
     class Settings(BaseSettings, model):  # type: ignore[valid-type,misc]
