@@ -79,8 +79,8 @@ def test_fields_deltamem_derives_cannot_be_set() -> None:
         train_config_from_dict({"sft": {"max_steps": 8}})
 
 
-def test_old_sft_batch_size_still_reads_with_a_deprecation_warning() -> None:
-    with pytest.warns(DeprecationWarning, match="per_device_train_batch_size"):
+def test_old_sft_batch_size_still_reads_with_a_warning_the_user_sees() -> None:
+    with pytest.warns(FutureWarning, match="per_device_train_batch_size"):
         cfg = train_config_from_dict({"sft": {"steps": 2, "batch_size": 2}})
     assert dict(cfg.sft.trl) == {"per_device_train_batch_size": 2}
     with pytest.raises(ConfigError, match="old name"):

@@ -125,7 +125,7 @@ def table_model(spec: type[TRLTable], name: str) -> type[BaseModel]:
     """The pydantic model that checks the file's table ``[name]`` of ``spec``: deltamem's keys with their types,
     the keys of ``DEFAULTS`` typed by their value where it is a number or a boolean (TRL checks the rest, strings
     included, when it builds its config), any other key kept for :func:`spec_from_table`. An old key of
-    ``RENAMED`` is read under its new name, with a DeprecationWarning."""
+    ``RENAMED`` is read under its new name, with a FutureWarning (shown by default)."""
     hints = get_type_hints(spec, include_extras=True)
     keys: dict[str, Any] = {f.name: (hints[f.name], f.default) for f in fields(spec)  # type: ignore[arg-type]
                             if f.name != "trl"}
@@ -139,8 +139,9 @@ def table_model(spec: type[TRLTable], name: str) -> type[BaseModel]:
             if old in data:
                 if new in data:
                     raise ConfigError(f"[{name}]: {old} is the old name of {new}; give only {new}")
+                # FutureWarning: the person who wrote the file sees it (Python hides DeprecationWarnings of libraries)
                 warnings.warn(f"[{name}] {old} is deprecated: name it {new}, as TRL's {spec.TRL_CLASS} does",
-                              DeprecationWarning, stacklevel=2)
+                              FutureWarning, stacklevel=2)
                 data[new] = data.pop(old)
         return data
 
