@@ -1,0 +1,75 @@
+"""The namespace chart: memories held and ops committed per change set over time, as SVG geometry.
+
+Drawn on the server (no script runs in the inspector): bars for the ADD / UPDATE / DELETE of each change set, a line
+for the number of memories after it. The template turns these numbers into ``<rect>`` / ``<polyline>`` elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from deltamem.stores.base import ChangeSetRecord
+
+WIDTH, HEIGHT, PAD = 720, 220, 36
+KINDS = ("ADD", "UPDATE", "DELETE")
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One op kind of one change set: where its rectangle sits, and what its tooltip says."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    kind: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    """Everything the template draws."""
+
+    bars: tuple[Bar, ...]
+    line: str  # polyline points "x,y x,y ..."
+    max_ops: int
+    max_memories: int
+    first: str
+    last: str
+    width: int = WIDTH
+    height: int = HEIGHT
+    pad: int = PAD
+
+
+def chart(records: Sequence[ChangeSetRecord], *, limit: int = 60) -> Chart | None:
+    """The last ``limit`` change sets (``records`` newest first, as the store lists them); None when there are none.
+
+    The memory count is rebuilt from the counts of every change set given: ADD adds one, DELETE removes one.
+    """
+    if not records:
+        return None
+    ordered = list(reversed(records))
+    held, totals = 0, []
+    for r in ordered:
+        held += int(r.counts.get("ADD", 0)) - int(r.counts.get("DELETE", 0))
+        totals.append(max(held, 0))
+    shown, shown_totals = ordered[-limit:], totals[-limit:]
+    max_ops = max(1, max(sum(int(r.counts.get(k, 0)) for k in KINDS) for r in shown))
+    max_mem = max(1, max(shown_totals))
+    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    step = inner_w / len(shown)
+    bars, points = [], []
+    for i, (r, total) in enumerate(zip(shown, shown_totals, strict=True)):
+        x = PAD + i * step + step * 0.15
+        base = float(HEIGHT - PAD)
+        for kind in KINDS:
+            n = int(r.counts.get(kind, 0))
+            if n:
+                h = inner_h * n / max_ops
+                base -= h
+                bars.append(Bar(round(x, 1), round(base, 1), round(step * 0.7, 1), round(h, 1), kind,
+                                f"{r.created_at:%Y-%m-%d %H:%M} {r.session_id or r.id[:8]}: {n} {kind}"))
+        points.append(f"{PAD + (i + 0.5) * step:.1f},{HEIGHT - PAD - inner_h * total / max_mem:.1f}")
+    return Chart(tuple(bars), " ".join(points), max_ops, max_mem, f"{shown[0].created_at:%Y-%m-%d}",
+                 f"{shown[-1].created_at:%Y-%m-%d}")
