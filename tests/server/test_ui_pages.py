@@ -7,11 +7,18 @@ import html
 import io
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.server.conftest import Srv
+from tests.server.conftest import SESSION_MODE, Srv, scripted_reply
+
+from deltamem.embed.hashing import HashingEmbedder
+from deltamem.facade.memory import Memory
+from deltamem.llm.scripted import ScriptedChatModel
+from deltamem.server import ServerConfig, create_app
+from deltamem.server.keys import KeyStore
 
 PAGES = ["/ui/", "/ui/namespace?ns={ns}", "/ui/memories?ns={ns}", "/ui/memories?ns={ns}&status=deleted",
          "/ui/memories?ns={ns}&q=Boston", "/ui/memory?ns={ns}&id={mid}", "/ui/changes?ns={ns}",
@@ -38,6 +45,28 @@ def ingest(srv: Srv, key: str, ns: str, lines: list[str]) -> dict[str, Any]:
                         json={"messages": [{"speaker": "Ana", "text": t} for t in lines]})
     assert r.status_code == 202, r.text
     return srv.wait_job(r.json()["job_id"], key)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def srv(request: pytest.FixtureRequest, make_server: Any) -> Iterator[Srv]:
+    """The test server on SQLite, and the same on PostgreSQL (store and server tables, pgserver)."""
+    if request.param == "sqlite":
+        yield make_server()
+        return
+    from deltamem.server.state import PostgresStateDB
+    from deltamem.stores.postgres import PostgresStore
+
+    dsn = request.getfixturevalue("pg_dsn")
+    memory = Memory(store=PostgresStore(dsn), embedder=HashingEmbedder(dim=64),
+                    llm=ScriptedChatModel(default=scripted_reply), config=SESSION_MODE)
+    db = PostgresStateDB(dsn)
+    app = create_app(ServerConfig(admin_key="admin-secret-key-for-tests", rate_per_s=0), memory=memory, db=db)
+    keys = KeyStore(db)
+    with TestClient(app) as client:
+        yield Srv(client, app, keys, keys.create(tenant="acme")[1], keys.create(tenant="bravo")[1],
+                  "admin-secret-key-for-tests", memory, db)  # type: ignore[arg-type]
+    memory.close()
+    db.close()
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ class Chart:
 
     bars: tuple[Bar, ...]
     line: str  # polyline points "x,y x,y ..."
+    dots: tuple[tuple[float, float, str], ...]  # the line's points, with their tooltips
     max_ops: int
     max_memories: int
     first: str
@@ -58,18 +59,21 @@ def chart(records: Sequence[ChangeSetRecord], *, limit: int = 60) -> Chart | Non
     max_ops = max(1, max(sum(int(r.counts.get(k, 0)) for k in KINDS) for r in shown))
     max_mem = max(1, max(shown_totals))
     inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
-    step = inner_w / len(shown)
-    bars, points = [], []
+    step = min(inner_w / len(shown), 60.0)  # a few change sets do not fill the width with one bar
+    bar_w = step * 0.6
+    bars, points, dots = [], [], []
     for i, (r, total) in enumerate(zip(shown, shown_totals, strict=True)):
-        x = PAD + i * step + step * 0.15
+        x = PAD + i * step + (step - bar_w) / 2
         base = float(HEIGHT - PAD)
         for kind in KINDS:
             n = int(r.counts.get(kind, 0))
             if n:
                 h = inner_h * n / max_ops
                 base -= h
-                bars.append(Bar(round(x, 1), round(base, 1), round(step * 0.7, 1), round(h, 1), kind,
+                bars.append(Bar(round(x, 1), round(base, 1), round(bar_w, 1), round(h, 1), kind,
                                 f"{r.created_at:%Y-%m-%d %H:%M} {r.session_id or r.id[:8]}: {n} {kind}"))
-        points.append(f"{PAD + (i + 0.5) * step:.1f},{HEIGHT - PAD - inner_h * total / max_mem:.1f}")
-    return Chart(tuple(bars), " ".join(points), max_ops, max_mem, f"{shown[0].created_at:%Y-%m-%d}",
+        cx, cy = round(PAD + (i + 0.5) * step, 1), round(HEIGHT - PAD - inner_h * total / max_mem, 1)
+        points.append(f"{cx},{cy}")
+        dots.append((cx, cy, f"{r.created_at:%Y-%m-%d %H:%M}: {total} memories"))
+    return Chart(tuple(bars), " ".join(points), tuple(dots), max_ops, max_mem, f"{shown[0].created_at:%Y-%m-%d}",
                  f"{shown[-1].created_at:%Y-%m-%d}")

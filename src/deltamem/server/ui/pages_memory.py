@@ -18,7 +18,7 @@ from deltamem.server.ui.auth import Signed, State, UiSession
 from deltamem.server.ui.diff import word_diff
 from deltamem.server.ui.render import page
 from deltamem.server.ui.views import PAGE_SIZE, namespace
-from deltamem.stores.base import Filters, HistoryRecord
+from deltamem.stores.base import Filters
 
 router = APIRouter()
 Name = Annotated[str, Query(max_length=500)]
@@ -34,6 +34,16 @@ class Row:
     score: float | None = None
 
 
+def _day(value: str, what: str) -> date | None:
+    """A date field of the filter form: empty (the form sends ``since=`` when left blank) or ``YYYY-MM-DD``."""
+    if not value.strip():
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise HTTPException(400, f"{what} must be a date like 2024-05-31, not {value[:40]!r}") from None
+
+
 def _filters(since: date | None, until: date | None) -> Filters | None:
     if since is None and until is None:
         return None
@@ -43,37 +53,28 @@ def _filters(since: date | None, until: date | None) -> Filters | None:
                    until=as_utc(datetime.combine(until, time.max)) if until else None)
 
 
-def _deleted(st: ServerState, ns: str, filters: Filters | None) -> list[Row]:
-    """Deleted memories, most recently deleted first: the last DELETE of each memory that is not live again."""
-    last: dict[str, HistoryRecord] = {}
-    for rec in st.memory.store.history(ns):
-        last[rec.memory_id] = rec
-    gone = [r for r in last.values() if r.kind == "DELETE" and r.before is not None]
-    rows = [Row(r.before, r.created_at) for r in gone if r.before and (filters is None or filters.matches(r.before))]
-    return sorted(rows, key=lambda r: r.deleted_at or r.entry.updated_at, reverse=True)
-
-
 @router.get("/memories")
 def memories(request: Request, session: Signed, st: State, ns: Name = "",
              q: Annotated[str, Query(max_length=2000)] = "",
              status: Literal["live", "deleted"] = "live",
-             since: date | None = None, until: date | None = None,
+             since: Annotated[str, Query(max_length=40)] = "", until: Annotated[str, Query(max_length=40)] = "",
              page_no: Annotated[int, Query(alias="page", ge=1, le=10_000)] = 1) -> Response:
     """The memories of a namespace, ``PAGE_SIZE`` a page; ``q`` runs the hybrid search of the API instead."""
     full = namespace(st, session, ns)
-    filters = _filters(since, until)
+    filters = _filters(_day(since, "from"), _day(until, "to"))
     offset = (page_no - 1) * PAGE_SIZE
     rows: list[Row]
     more = False
     if q.strip() and status == "live":
         hits = st.memory.search(q, namespace=full, k=PAGE_SIZE, filters=filters)
         rows = [Row(h.entry, score=h.score) for h in hits]
-    elif status == "deleted":
-        every = _deleted(st, full, filters)
-        if q.strip():
-            words = q.lower().split()
-            every = [r for r in every if all(w in r.entry.text.lower() for w in words)]
-        rows, more = every[offset:offset + PAGE_SIZE], len(every) > offset + PAGE_SIZE
+    elif status == "deleted":  # most recently deleted first; ``q`` keeps those holding every word
+        words = q.lower().split()
+        gone = st.memory.store.deleted_entries(full, filters=filters, limit=None if words else PAGE_SIZE + 1,
+                                               offset=0 if words else offset)
+        if words:
+            gone = [g for g in gone if all(w in g[0].text.lower() for w in words)][offset:]
+        rows, more = [Row(e, when) for e, when in gone[:PAGE_SIZE]], len(gone) > PAGE_SIZE
     else:
         entries = st.memory.store.list_entries(full, filters=filters, limit=PAGE_SIZE + 1, offset=offset)
         rows, more = [Row(e) for e in entries[:PAGE_SIZE]], len(entries) > PAGE_SIZE
