@@ -157,6 +157,26 @@ def test_revert_after_confirmation_and_a_dependent_revert_is_refused(srv: Srv, s
     assert again.status_code == 409 and "already reverted" in again.text
 
 
+def test_a_revert_that_a_later_change_set_depends_on_is_refused_on_the_page(srv: Srv, seeded: dict[str, str]) -> None:
+    token = sign_in(srv.client, srv.key_a)
+    r = srv.client.put(f"/v1/memories/{seeded['mid']}", params={"namespace": "user:ana"}, headers=srv.h(),
+                       json={"text": "I moved to Lisbon in May."})
+    assert r.status_code == 200, r.text
+    page = srv.client.post("/ui/change/revert", data={"ns": "user:ana", "id": seeded["cs"], "csrf": token})
+    assert page.status_code == 409 and 'id="error"' in page.text
+    assert "I moved to Lisbon in May." in [e.text for e in srv.memory.get_all(namespace="tenant:acme/user:ana")]
+
+
+def test_an_expired_session_or_a_revoked_key_signs_out(srv: Srv) -> None:
+    sign_in(srv.client, srv.key_a)
+    srv.db.execute("UPDATE ui_sessions SET expires_at = ?", ("2020-01-01T00:00:00Z",))
+    r = srv.client.get("/ui/", follow_redirects=True)
+    assert r.url.path == "/ui/login" and "session has ended" in r.text
+    sign_in(srv.client, srv.key_a)
+    srv.keys.revoke(srv.key_a.split("_")[1])
+    assert srv.client.get("/ui/", follow_redirects=False).headers["location"].startswith("/ui/login")
+
+
 def test_ingest_export_import_round_trip(srv: Srv) -> None:
     token = sign_in(srv.client, srv.key_a)
     convo = json.dumps([{"role": "user", "content": "My dog is called Rex."}])
