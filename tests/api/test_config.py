@@ -52,3 +52,23 @@ def test_unreadable_and_invalid_toml(tmp_path: Path) -> None:
     bad.write_text("top_k = = 3")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad, env={})
+
+
+def test_deltamem_table_and_tables_merge_key_by_key(tmp_path: Path) -> None:
+    toml = tmp_path / "pyproject-like.toml"
+    toml.write_text('[deltamem]\ntop_k = 5\n[deltamem.store]\nprovider = "memory"\n'
+                    '[deltamem.review]\nmax_deletes = 9\n')
+    cfg = load_config(toml, env={"DELTAMEM_STORE__PATH": "/data/c.db", "DELTAMEM_REVIEW__ENABLED": "false"},
+                      overrides={"review": {"window_hours": 2}})
+    assert (cfg.top_k, cfg.store.provider, cfg.store.path) == (5, "memory", Path("/data/c.db"))
+    assert (cfg.review.max_deletes, cfg.review.enabled, cfg.review.window_hours) == (9, False, 2.0)
+
+
+def test_environment_edge_cases() -> None:
+    assert load_config(env={"DELTAMEM_HOME": ""}).home is None  # set but empty: not set (as default_home reads it)
+    assert load_config(env={"deltamem_top_k": "3"}).top_k == 10  # only DELTAMEM_ as written
+    assert load_config(env={"DELTAMEM_STORE": '{"provider": "memory"}'}).store.provider == "memory"  # a table as JSON
+    with pytest.raises(ConfigError, match="store"):
+        load_config(env={"DELTAMEM_STORE": "memory"})
+    with pytest.raises(ConfigError, match=r"store\.bogus"):
+        load_config(env={"DELTAMEM_STORE__BOGUS": "1"})

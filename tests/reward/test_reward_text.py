@@ -1,10 +1,11 @@
-"""Normalisation (the set-complement key) and keyword containment κ."""
+"""Normalisation (the set-complement key), keyword containment κ and the text of a TRL completion."""
 
 from __future__ import annotations
 
 import pytest
 
-from deltamem.reward import containment, normalise_text, token_string
+from deltamem.core import ConfigError
+from deltamem.reward import completion_text, containment, normalise_text, token_string
 
 
 @pytest.mark.parametrize(("a", "b"), [
@@ -64,3 +65,11 @@ def test_kappa_is_one_without_keywords_and_ignores_uncheckable_ones() -> None:
 
 def test_token_string_is_padded_tokens() -> None:
     assert token_string("Seattle's 3 dogs_and-cats") == " seattle s 3 dogs and cats "
+
+
+def test_completion_text_takes_the_last_assistant_message() -> None:
+    conv = [{"role": "assistant", "content": "searching"}, {"role": "tool", "content": "[]"},
+            {"role": "assistant", "content": [{"type": "text", "text": "[]"}]}]
+    assert completion_text(conv) == "[]"
+    with pytest.raises(ConfigError):
+        completion_text(42)

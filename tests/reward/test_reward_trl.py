@@ -1,4 +1,5 @@
-"""The TRL reward function: dataset columns in, one float per completion out; no torch."""
+"""The deprecated TRL reward function (the trainer's is deltamem.train.make_agent_reward, tested in
+tests/train/test_data_reward.py): dataset columns in, one float per completion out, a DeprecationWarning; no torch."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from reward_fakes import TableEmbedder
 
 from deltamem.core import ConfigError
-from deltamem.reward import MLDScorer, completion_text, make_trl_reward
+from deltamem.reward import MLDScorer, make_trl_reward
 
 STATE = [{"id": "m1", "text": "Caroline lives in Boston", "keywords": []}]
 TARGET = [{"id": "m1", "text": "Caroline lives in Seattle", "keywords": ["Seattle"]}]
@@ -22,7 +23,8 @@ CLOSE = '[{"op": "UPDATE", "id": "m1", "text": "Caroline resides in Seattle"}]'
 
 def test_rewards_for_plain_and_conversational_completions() -> None:
     metrics: dict[str, float] = {}
-    fn = make_trl_reward(MLDScorer(TableEmbedder(TABLE)))
+    with pytest.warns(DeprecationWarning, match="make_agent_reward"):
+        fn = make_trl_reward(MLDScorer(TableEmbedder(TABLE)))
     completions = [GOOD, [{"role": "assistant", "content": CLOSE}], "no idea", '[{"op": "NOOP"}]']
     rewards = fn(prompts=["p"] * 4, completions=completions, completion_ids=[[1]] * 4,
                  state=[STATE, json.dumps(STATE), STATE, STATE], target=[TARGET] * 4,
@@ -33,18 +35,11 @@ def test_rewards_for_plain_and_conversational_completions() -> None:
     assert metrics["mld_reward/p_soft"] == pytest.approx((1.0 + 0.8) / 4, abs=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_missing_column_is_a_config_error() -> None:
     fn = make_trl_reward(MLDScorer(TableEmbedder(TABLE)))
     with pytest.raises(ConfigError, match="'target' dataset column"):
         fn(completions=[GOOD], state=[STATE])
-
-
-def test_completion_text_takes_the_last_assistant_message() -> None:
-    conv = [{"role": "assistant", "content": "searching"}, {"role": "tool", "content": "[]"},
-            {"role": "assistant", "content": [{"type": "text", "text": "[]"}]}]
-    assert completion_text(conv) == "[]"
-    with pytest.raises(ConfigError):
-        completion_text(42)
 
 
 def test_importing_the_reward_does_not_import_torch_or_trl() -> None:

@@ -26,7 +26,7 @@ from tests.server.conftest import Srv
 
 from deltamem.client import AsyncMemoryClient, MemoryClient, ServerError
 from deltamem.core import ConflictError
-from deltamem.server.convert import UNSENDABLE
+from deltamem.core.view import UNSENDABLE
 from deltamem.stores.sqlite import SqliteStore
 
 U = {"user_id": "alice"}
@@ -138,6 +138,14 @@ def _add_failing_route(srv: Srv) -> None:
     def boom() -> None:
         raise RuntimeError("an unexpected failure")
     srv.app.add_api_route("/boom", boom)
+
+
+def test_a_metadata_filter_key_no_store_can_hold_is_422(srv: Srv) -> None:
+    # SQLite builds a JSON path from the key; a NUL in it used to fail there, answered 500.
+    srv.client.post("/v1/memories", params=U, headers=srv.h(), json={"facts": ["kept"]})
+    r = srv.client.post("/v1/search", params=U, headers=srv.h(),
+                        json={"query": "kept", "filters": {"metadata": {"a\u0000b": 1}}})
+    assert r.status_code == 422 and "NUL" in r.json()["error"]["message"], r.text
 
 
 def test_a_500_keeps_the_keep_alive_connection_usable(srv: Srv) -> None:

@@ -39,7 +39,7 @@ def test_two_grpo_steps(synth_dir: Path, tmp_path: Path) -> None:
     cfg = load_train_config(ROOT / "configs/train/cpu_smoke.toml")
     cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=str(synth_dir)),
                               output=dataclasses.replace(cfg.output, dir=str(tmp_path / "run")),
-                              sft=SFTSpec(steps=2, batch_size=2, max_length=1024))
+                              sft=SFTSpec(steps=2, trl={"per_device_train_batch_size": 2, "max_length": 1024}))
     summary = train(cfg, HashingEmbedder(), progress=False)
     assert summary["steps"] == 2
     with open(tmp_path / "run" / "sft_metrics.csv", newline="") as f:

@@ -60,3 +60,50 @@ def test_bad_toml(tmp_path: Path) -> None:
         load_train_config(p)
     with pytest.raises(ConfigError, match="cannot read"):
         load_train_config(tmp_path / "missing.toml")
+
+
+def test_grpo_and_sft_keep_deltamem_keys_apart_from_trl_fields() -> None:
+    cfg = train_config_from_dict({"grpo": {"prompts_per_step": 3, "beta": 0.1}, "sft": {"steps": 2}})
+    assert (cfg.grpo.prompts_per_step, dict(cfg.grpo.trl)) == (3, {"beta": 0.1})  # only what the file set
+    assert cfg.grpo.trl_args()["beta"] == 0.1 and cfg.grpo.trl_args()["num_generations"] == 4  # + our defaults
+    assert (cfg.grpo.beta, cfg.grpo.max_steps, cfg.sft.steps, cfg.sft.learning_rate) == (0.1, 50, 2, 2e-4)
+    with pytest.raises(AttributeError, match="lr_scheduler_type"):
+        _ = cfg.grpo.lr_scheduler_type  # left to TRL's default: deltamem does not know it
+    assert train_config_from_dict({"grpo": cfg.to_dict()["grpo"]}).grpo.trl_args() == cfg.grpo.trl_args()
+
+
+def test_fields_deltamem_derives_cannot_be_set() -> None:
+    with pytest.raises(ConfigError, match=r"\[grpo\]: per_device_train_batch_size is set by deltamem"):
+        train_config_from_dict({"grpo": {"per_device_train_batch_size": 8}})
+    with pytest.raises(ConfigError, match=r"\[sft\]: max_steps is set by deltamem \(from sft.steps\)"):
+        train_config_from_dict({"sft": {"max_steps": 8}})
+
+
+def test_old_sft_batch_size_still_reads_with_a_warning_the_user_sees() -> None:
+    with pytest.warns(FutureWarning, match="per_device_train_batch_size"):
+        cfg = train_config_from_dict({"sft": {"steps": 2, "batch_size": 2}})
+    assert dict(cfg.sft.trl) == {"per_device_train_batch_size": 2}
+    with pytest.raises(ConfigError, match="old name"):
+        train_config_from_dict({"sft": {"batch_size": 2, "per_device_train_batch_size": 2}})
+
+
+def test_without_trl_only_deltamem_keys_and_defaults_are_known(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "trl" else find_spec(name, *a))
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['lr_scheduler_type'\].*once trl is installed"):
+        train_config_from_dict({"grpo": {"lr_scheduler_type": "cosine"}})
+    assert train_config_from_dict({"grpo": {"report_to": ["wandb"]}}).grpo.report_to == ["wandb"]
+
+
+def test_any_trl_field_reaches_trl_under_its_own_name() -> None:
+    pytest.importorskip("trl")
+    from deltamem.train.trainer import grpo_args
+
+    cfg = train_config_from_dict({"grpo": {"lr_scheduler_type": "cosine", "seed": 3, "prompts_per_step": 1}})
+    args = grpo_args(cfg, output_dir="unused", use_cpu=True)
+    assert (args.lr_scheduler_type, args.seed, args.data_seed) == ("cosine", 3, 3)
+    assert (args.per_device_train_batch_size, args.learning_rate, args.save_steps) == (4, 1e-5, 25)
+    with pytest.raises(ConfigError, match=r"\[grpo\]: unknown key\(s\) \['lr_sheduler_type'\]"):
+        train_config_from_dict({"grpo": {"lr_sheduler_type": "cosine"}})

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
                 ans = m.answer(question, k=k, **_scope(user, agent, namespace))
             if OPTS.json:
                 render.print_json({"answer": ans.text, "memory_ids": ans.memory_ids,
-                                   "memories": [e.text for e in ans.memories]})
+                                   "memories": [render.memory_dict(e) for e in ans.memories]})
             else:
                 render.console.print(f"[bold green]{ans.text}[/]")
                 render.console.print(f"[dim]from {len(ans.memories)} memories[/]")

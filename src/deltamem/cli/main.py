@@ -22,7 +22,6 @@ from deltamem.cli.common import (
     run_safely,
 )
 from deltamem.cli.json_flag import JsonAnywhereGroup
-from deltamem.core.codec import entry_to_dict
 from deltamem.stores.base import SearchMode
 
 app = typer.Typer(name="deltamem", help="Long-term memory for LLM assistants.", no_args_is_help=True,
@@ -93,7 +92,7 @@ def get(memory_id: str, user: User = None, agent: Agent = None, namespace: Names
             scope = _scope(user, agent, namespace)
             entry = m.get(_memory_id(m, memory_id, scope), **scope)
         if OPTS.json:
-            render.print_json(entry_to_dict(entry))
+            render.print_json(render.memory_dict(entry))
         else:
             render.console.print(render.entries_table([entry], title="memory"))
     run_safely(body)
@@ -108,7 +107,7 @@ def list_(user: User = None, agent: Agent = None, namespace: Namespace = None,
         with OPTS.memory() as m:
             entries = m.get_all(limit=limit, offset=offset, **_scope(user, agent, namespace))
         if OPTS.json:
-            render.print_json({"results": [entry_to_dict(e) for e in entries]})
+            render.print_json({"results": [render.memory_dict(e) for e in entries]})
         else:
             render.console.print(render.entries_table(entries))
     run_safely(body)

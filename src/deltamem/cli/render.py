@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from deltamem.core import ChangeSet, MemoryEntry
-from deltamem.core.codec import entry_to_dict
 from deltamem.stores.base import RRF_K, ChangeSetRecord, HistoryRecord, SearchHit, SearchMode
 
 console = Console(highlight=False)
@@ -96,9 +95,16 @@ def hits_table(hits: Sequence[SearchHit], *, mode: SearchMode = "hybrid") -> Tab
     return table
 
 
+def memory_dict(entry: MemoryEntry) -> dict[str, Any]:
+    """A memory as JSON-ready data: :class:`deltamem.core.view.MemoryView`, the shape of the REST API and MCP."""
+    from deltamem.core.view import memory_view  # pydantic: loaded only for JSON output, not by every command
+
+    return memory_view(entry)
+
+
 def hit_dict(h: SearchHit) -> dict[str, Any]:
-    """A search hit as JSON-ready data (mem0-like: ``memory`` holds the text)."""
-    return {**entry_to_dict(h.entry), "memory": h.entry.text, "score": h.score}
+    """A search hit as JSON-ready data: the memory, ``memory`` with its text again (mem0-like) and the score."""
+    return {**memory_dict(h.entry), "memory": h.entry.text, "score": h.score}
 
 
 def history_table(records: Sequence[HistoryRecord]) -> Table:
@@ -113,11 +119,13 @@ def history_table(records: Sequence[HistoryRecord]) -> Table:
 
 
 def history_dict(r: HistoryRecord) -> dict[str, Any]:
-    """A history record as JSON-ready data."""
-    return {"seq": r.seq, "change_set_id": r.change_set_id, "memory_id": r.memory_id, "kind": r.kind,
-            "before": entry_to_dict(r.before) if r.before else None,
-            "after": entry_to_dict(r.after) if r.after else None,
-            "session_id": r.session_id, "actor": r.actor, "created_at": r.created_at.isoformat()}
+    """A history record as JSON-ready data: the fields and time format of the REST API's ``HistoryOut``, with
+    ``before`` / ``after`` as :func:`memory_dict` writes them."""
+    from deltamem.core.view import json_time, memory_view
+
+    return {"seq": r.seq, "change_set_id": r.change_set_id, "namespace": r.namespace, "memory_id": r.memory_id,
+            "kind": r.kind, "before": memory_view(r.before), "after": memory_view(r.after),
+            "session_id": r.session_id, "actor": r.actor, "created_at": json_time(r.created_at)}
 
 
 def change_sets_table(records: Sequence[ChangeSetRecord]) -> Table:

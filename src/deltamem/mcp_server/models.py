@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deltamem.core import ChangeSet, MemoryEntry
+from deltamem.core import ChangeSet
+from deltamem.core.view import MemoryView
 from deltamem.facade.answering import Answer
 from deltamem.stores.base import HistoryRecord, SearchHit
 
@@ -44,22 +45,31 @@ class ChatMessage(BaseModel):
         return out
 
 
-class MemoryItem(_Out):
+#: What each field of a memory means, for the LLM client that reads the tools' output schemas.
+MEMORY_FIELD_DESCRIPTIONS = {
+    "id": "The memory id (pass it to get/update/delete/history).",
+    "namespace": "Whose memory it is, e.g. 'user:alice'.",
+    "text": "The fact.",
+    "timestamp": "When the fact was stated or holds (UTC).",
+    "created_at": "When it was first stored (UTC).",
+    "updated_at": "When it last changed (UTC).",
+    "session_id": "The conversation session it came from, if any.",
+    "message_indices": "Which messages of that session (0-based) support it; empty if not recorded.",
+    "keywords": "Keywords stored with it, if any.",
+    "metadata": "Caller-supplied metadata.",
+}
+
+
+def _describe(schema: dict[str, Any]) -> None:
+    for name, description in MEMORY_FIELD_DESCRIPTIONS.items():
+        schema["properties"][name]["description"] = description
+
+
+class MemoryItem(MemoryView):
     """One stored memory: an atomic fact sentence."""
 
-    id: str = Field(description="The memory id (pass it to get/update/delete/history).")
-    text: str = Field(description="The fact.")
-    timestamp: datetime = Field(description="When the fact was stated or holds (UTC).")
-    created_at: datetime = Field(description="When it was first stored (UTC).")
-    updated_at: datetime = Field(description="When it last changed (UTC).")
-    session_id: str | None = Field(default=None, description="The conversation session it came from, if any.")
-    metadata: dict[str, Any] = Field(default_factory=dict, description="Caller-supplied metadata.")
-
-    @classmethod
-    def of(cls, e: MemoryEntry) -> MemoryItem:
-        """Convert a core entry."""
-        return cls(id=e.id, text=e.text, timestamp=e.timestamp, created_at=e.created_at, updated_at=e.updated_at,
-                   session_id=e.session_id, metadata=dict(e.metadata))
+    # The fields are deltamem.core.view's (the REST API and the CLI send the same); this class adds descriptions.
+    model_config = ConfigDict(frozen=True, json_schema_extra=_describe)
 
 
 class ScoredMemory(MemoryItem):
@@ -70,7 +80,7 @@ class ScoredMemory(MemoryItem):
     @classmethod
     def of_hit(cls, h: SearchHit) -> ScoredMemory:
         """Convert a store search hit."""
-        return cls(**MemoryItem.of(h.entry).model_dump(), score=h.score)
+        return cls(**dict(MemoryItem.of(h.entry)), score=h.score)
 
 
 class ChangeItem(_Out):

@@ -10,8 +10,8 @@
 from deltamem.reward.mld import MLDScorer
 from deltamem.reward.parse import extract_ops, items_of, records_of, state_from_records
 from deltamem.reward.result import CreditKind, MatchedPair, MatchOn, Outcome, RewardConfig, RewardResult
-from deltamem.reward.text import containment, normalise_text, token_string
-from deltamem.reward.trl_reward import completion_text, make_trl_reward
+from deltamem.reward.text import completion_text, containment, normalise_text, token_string
+from deltamem.reward.trl_reward import make_trl_reward  # deprecated: warns when called
 
 __all__ = [
     "CreditKind", "MLDScorer", "MatchOn", "MatchedPair", "Outcome", "RewardConfig", "RewardResult", "completion_text",

@@ -6,13 +6,18 @@ Two different normalisations, on purpose:
   Δ_pred / Δ_target). It is conservative: only differences no reader would call a different fact are removed.
 * :func:`token_string` serves keyword containment: it is looser (token boundaries, accents dropped), because a
   keyword ("Seattle") must be found in "Seattle's new flat" but never inside "Newark".
+
+:func:`completion_text` takes the text to score out of a TRL completion (a string or a conversation).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from deltamem.core import ConfigError
 
 _TOKEN = re.compile(r"[^\W_]+")  # runs of letters / digits; "_" and all punctuation separate tokens
 
@@ -81,3 +86,29 @@ def containment(keywords: Sequence[str], text: str) -> tuple[float, tuple[str, .
         (found if kt in text_tokens else missing).append(k)
     total = len(found) + len(missing)
     return (len(found) / total if total else 1.0), tuple(found), tuple(missing)
+
+
+def completion_text(completion: Any) -> str:
+    """The final text of one completion: a string, or the last assistant message of a conversational completion.
+
+    >>> completion_text([{"role": "assistant", "content": "[]"}])
+    '[]'
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, Mapping):
+        return _content(completion.get("content"))
+    if isinstance(completion, Sequence) and completion:
+        messages = [m for m in completion if isinstance(m, Mapping)]
+        assistant = [m for m in messages if m.get("role", "assistant") == "assistant"]
+        if assistant:
+            return _content(assistant[-1].get("content"))
+    raise ConfigError(f"cannot read a completion of type {type(completion).__name__}")
+
+
+def _content(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):  # multimodal content parts: keep the text parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
+    return "" if content is None else str(content)

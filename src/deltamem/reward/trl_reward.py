@@ -1,4 +1,7 @@
-"""The MLD reward as a TRL ``GRPOTrainer`` reward function. Pure Python: no torch, no trl import.
+"""Deprecated: :func:`make_trl_reward`, a TRL reward function that parsed completions with the reward's own op
+parser. ``deltamem train`` never used it; its reward is :func:`deltamem.train.make_agent_reward`, which reads a
+completion exactly as the deployed agent reads its reply (aliases, the ``aliases`` column). This one stays, unchanged
+but for a DeprecationWarning, until it is removed; a custom reward can call :meth:`MLDScorer.score_many`.
 
 Expected dataset columns (one row = one training transition ``(S_t, d_{t+1}) → S*_{t+1}``):
 
@@ -6,57 +9,37 @@ Expected dataset columns (one row = one training transition ``(S_t, d_{t+1}) →
 * ``state``: S_t, the memories before the session, as a list of ``{"id": str, "text": str, "keywords": [str]}``
   (or that list as a JSON string). The completion's operations are applied to it.
 * ``target``: S*_{t+1}, the labelled memories after the session, same format; its ``keywords`` are the K_j of κ.
-
-TRL passes every non-prompt column to reward functions as a keyword argument holding one value per completion, so
-``make_trl_reward(scorer)`` can be given to ``GRPOTrainer(reward_funcs=[...])`` as is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from deltamem.core import ConfigError
 from deltamem.reward.mld import MLDScorer
+from deltamem.reward.text import completion_text
 
 RewardFunc = Callable[..., list[float]]
 
-
-def completion_text(completion: Any) -> str:
-    """The final text of one completion: a string, or the last assistant message of a conversational completion.
-
-    >>> completion_text([{"role": "assistant", "content": "[]"}])
-    '[]'
-    """
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, Mapping):
-        return _content(completion.get("content"))
-    if isinstance(completion, Sequence) and completion:
-        messages = [m for m in completion if isinstance(m, Mapping)]
-        assistant = [m for m in messages if m.get("role", "assistant") == "assistant"]
-        if assistant:
-            return _content(assistant[-1].get("content"))
-    raise ConfigError(f"cannot read a completion of type {type(completion).__name__}")
-
-
-def _content(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Sequence):  # multimodal content parts: keep the text parts
-        return "".join(p.get("text", "") for p in content if isinstance(p, Mapping) and p.get("type") == "text")
-    return "" if content is None else str(content)
+#: What the warning of :func:`make_trl_reward` says to use instead.
+INSTEAD = ("deltamem.train.make_agent_reward (the reward `deltamem train` uses: the agent's own reply parser, "
+           "with an `aliases` column) or, for a reward of your own, MLDScorer.score_many")
 
 
 def make_trl_reward(scorer: MLDScorer, *, state_column: str = "state", target_column: str = "target",
                     name: str = "mld_reward") -> RewardFunc:
-    """A TRL reward function ``f(completions, **kwargs) -> list[float]`` scoring each completion with ``scorer``.
+    """Deprecated (see the module): a TRL reward function ``f(completions, **kwargs) -> list[float]`` scoring each
+    completion with ``scorer``.
 
     The whole batch is scored with :meth:`MLDScorer.score_many` (one embed call). If TRL passes ``log_metric``,
     the batch means of P_soft and R_soft and the share of invalid outputs are logged as ``<name>/p_soft``,
     ``<name>/r_soft`` and ``<name>/invalid``. A missing column is a :class:`ConfigError` (a data bug, not a bad
     rollout); a bad completion gets reward 0.
     """
+    warnings.warn(f"make_trl_reward is deprecated and unused by deltamem's trainer: use {INSTEAD}",
+                  DeprecationWarning, stacklevel=2)
 
     def reward(completions: list[Any], **kwargs: Any) -> list[float]:
         for column in (state_column, target_column):

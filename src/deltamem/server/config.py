@@ -62,16 +62,22 @@ class ServerConfig(BaseModel):
 def load_server_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
                        overrides: Mapping[str, Any] | None = None,
                        memory_overrides: Mapping[str, Any] | None = None) -> ServerConfig:
-    """Build a ServerConfig from a TOML file (memory part), the environment and explicit overrides."""
-    env = dict(os.environ if env is None else env)
-    server: dict[str, Any] = {k[len(_PREFIX):].lower(): v for k, v in env.items() if k.startswith(_PREFIX)}
-    if env.get("DELTAMEM_ADMIN_KEY"):
-        server["admin_key"] = env["DELTAMEM_ADMIN_KEY"]
+    """Build a ServerConfig from a TOML file (memory part), the environment and explicit overrides.
+
+    The memory part is :func:`deltamem.config.load_config` of ``path`` with the ``DELTAMEM_*`` variables and
+    ``memory_overrides``; the server settings come from ``DELTAMEM_SERVER__<FIELD>`` and ``overrides``, the admin
+    key from ``DELTAMEM_ADMIN_KEY`` (before ``DELTAMEM_SERVER__ADMIN_KEY``; empty means unset).
+    """
+    from deltamem.config.settings import problems, read_settings  # pydantic-settings: only when loading
+
+    env = os.environ if env is None else env
     memory_env = {k: v for k, v in env.items() if not k.startswith(_PREFIX) and k != "DELTAMEM_ADMIN_KEY"}
     memory = load_config(path, env=memory_env, overrides=memory_overrides)
-    server.update(overrides or {})
+    server_env = {k: v for k, v in env.items() if k.startswith(_PREFIX)}
+    if env.get("DELTAMEM_ADMIN_KEY"):
+        server_env[f"{_PREFIX}ADMIN_KEY"] = env["DELTAMEM_ADMIN_KEY"]
     try:
-        return ServerConfig.model_validate({**server, "memory": memory})
+        return read_settings(ServerConfig, env=server_env, prefix=_PREFIX, overrides={**(overrides or {}),
+                                                                                       "memory": memory})
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"invalid server configuration: {problems}") from e
+        raise ConfigError(f"invalid server configuration: {problems(e)}") from e

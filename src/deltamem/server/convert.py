@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
-from deltamem.core import ChangeSet, MemoryEntry, ValidationError
+from deltamem.core import ChangeKind, ChangeSet, MemoryEntry
 from deltamem.core.codec import ops_to_list
-from deltamem.core.limits import MAX_JSON_DEPTH, check_json
+from deltamem.core.view import sendable
 from deltamem.server.dto import (
     ChangeOut,
     ChangeSetOut,
@@ -22,7 +21,6 @@ from deltamem.stores.base import ChangeSetRecord, HistoryRecord
 from deltamem.stores.review import PendingChangeSet
 
 Rel = Callable[[str], str]
-log = logging.getLogger(__name__)
 
 #: The internal prefix of every tenant's namespaces (``deps.tenant_prefix``; tenant names hold no ``/`` or quotes).
 _TENANT_PREFIX = re.compile(r"tenant:[^\s/'\"]+/")
@@ -48,26 +46,14 @@ def hide_tenants(value: Any) -> Any:
 
 
 def memory_out(e: MemoryEntry, rel: Rel) -> MemoryOut:
-    """One entry."""
-    return MemoryOut(id=e.id, namespace=rel(e.namespace), text=e.text, timestamp=e.timestamp,
-                     created_at=e.created_at, updated_at=e.updated_at, session_id=e.session_id,
-                     message_indices=list(e.message_indices), keywords=list(e.keywords),
-                     metadata=_sendable(e.metadata, f"metadata of memory {e.id!r}"))
+    """One entry, its namespace relative to the caller's tenant."""
+    return MemoryOut.of(e, namespace=rel(e.namespace))
 
 
-#: What a response shows instead of a stored object too deep to send back (written before the limits existed).
-UNSENDABLE = "deltamem_unsendable"
-
-
-def _sendable(value: Any, what: str) -> dict[str, Any]:
-    # Writes are limited to MAX_JSON_DEPTH now; a deeper value stored by an older version would fail the response
-    # encoder and, with it, every list or search of its namespace. Answer with a marker; the stored value is kept.
-    try:
-        check_json(value, max_depth=MAX_JSON_DEPTH, max_values=1 << 20, what=what)
-    except ValidationError as err:
-        log.warning("%s; sent as {%r: ...} (rewrite it to fix the row)", err, UNSENDABLE)
-        return {UNSENDABLE: str(err)}
-    return dict(value)
+def change_out(kind: ChangeKind, memory_id: str, before: MemoryEntry | None, after: MemoryEntry | None,
+               rel: Rel) -> ChangeOut:
+    """One memory's change inside a change set (from the change set itself or from its history)."""
+    return ChangeOut(kind=kind, memory_id=memory_id, before=_opt(before, rel), after=_opt(after, rel))
 
 
 def _opt(e: MemoryEntry | None, rel: Rel) -> MemoryOut | None:
@@ -79,8 +65,7 @@ def change_set_out(cs: ChangeSet, rel: Rel) -> ChangeSetOut:
     return ChangeSetOut(
         id=cs.id, namespace=rel(cs.namespace), session_id=cs.session_id, actor=cs.actor, created_at=cs.created_at,
         reverts=cs.reverts, counts=cs.counts(), ops=ops_to_list(cs),
-        changes=[ChangeOut(kind=c.kind, memory_id=c.memory_id, before=_opt(c.before, rel), after=_opt(c.after, rel))
-                 for c in cs.changes],
+        changes=[change_out(c.kind, c.memory_id, c.before, c.after, rel) for c in cs.changes],
     )
 
 
@@ -94,7 +79,7 @@ def history_out(r: HistoryRecord, rel: Rel) -> HistoryOut:
 def change_set_record_out(r: ChangeSetRecord, rel: Rel) -> ChangeSetRecordOut:
     """A change set header."""
     return ChangeSetRecordOut(id=r.id, namespace=rel(r.namespace), created_at=r.created_at, session_id=r.session_id,
-                              actor=r.actor, ops=[_sendable(o, f"an op of change set {r.id}") for o in r.ops],
+                              actor=r.actor, ops=[sendable(o, f"an op of change set {r.id}") for o in r.ops],
                               counts=dict(r.counts), reverts=r.reverts,
                               reverted_by=r.reverted_by, note=r.note)
 
@@ -102,7 +87,7 @@ def change_set_record_out(r: ChangeSetRecord, rel: Rel) -> ChangeSetRecordOut:
 def review_out(item: PendingChangeSet, rel: Rel) -> ReviewItemOut:
     """A queued change set."""
     return ReviewItemOut(id=item.id, namespace=rel(item.namespace),
-                         ops=[_sendable(o, f"an op of review item {item.id}") for o in item.ops],
+                         ops=[sendable(o, f"an op of review item {item.id}") for o in item.ops],
                          reason=item.reason, created_at=item.created_at, session_id=item.session_id,
                          actor=item.actor, status=item.status, resolved_at=item.resolved_at,
                          resolved_by=item.resolved_by, change_set_id=item.change_set_id)

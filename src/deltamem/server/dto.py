@@ -13,6 +13,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, ConfigDict, Field,
 
 from deltamem.core.limits import MAX_JSON_DEPTH, check_json
 from deltamem.core.timeutil import as_utc
+from deltamem.core.view import MemoryView
 
 JobStatus = Literal["pending", "running", "done", "failed"]
 MAX_ITEMS = 1000  # facts, ops or messages in one request
@@ -59,19 +60,10 @@ class ErrorBody(_Out):
 
 
 # -- memories -----------------------------------------------------------------------------------------------------
-class MemoryOut(_Out):
+class MemoryOut(MemoryView):
     """One memory."""
 
-    id: str
-    namespace: str
-    text: str
-    timestamp: datetime
-    created_at: datetime
-    updated_at: datetime
-    session_id: str | None = None
-    message_indices: list[int] = []
-    keywords: list[str] = []
-    metadata: dict[str, Any] = {}
+    # The shape is deltamem.core.view's, shared with the MCP tools and the CLI; this class only names it here.
 
 
 class ChangeOut(_Out):

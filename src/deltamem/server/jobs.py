@@ -26,8 +26,8 @@ from typing import Any, Protocol
 from deltamem.agent.guards import Rejected
 from deltamem.core import AgentOutputError, DeltamemError, NotFoundError, as_utc, to_iso, utcnow
 from deltamem.facade.memory import Memory
-from deltamem.server.convert import change_set_out, error_info, memory_out, relative
-from deltamem.server.dto import ChangeOut, ChangeSetOut, JobOut, JobStatus
+from deltamem.server.convert import change_out, change_set_out, error_info, relative
+from deltamem.server.dto import ChangeSetOut, JobOut, JobStatus
 from deltamem.server.state import ServerDB
 
 log = logging.getLogger(__name__)
@@ -212,9 +212,7 @@ class JobExecutor:
                     id=rec.id, namespace=rel(rec.namespace), session_id=rec.session_id, actor=rec.actor,
                     created_at=rec.created_at, reverts=rec.reverts, counts=dict(rec.counts),
                     ops=[dict(o) for o in rec.ops],
-                    changes=[ChangeOut(kind=h.kind, memory_id=h.memory_id,
-                                       before=memory_out(h.before, rel) if h.before else None,
-                                       after=memory_out(h.after, rel) if h.after else None) for h in hist])
+                    changes=[change_out(h.kind, h.memory_id, h.before, h.after, rel) for h in hist])
                 return {"change_set": out.model_dump(mode="json"), "review_id": None, "rejected": []}
         for item in self.memory.review.queue.queue_list(job.namespace, status=None):
             if item.session_id == job.session_id and item.created_at >= since:

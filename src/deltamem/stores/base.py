@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 import numpy as np
 
 from deltamem.core import ChangeKind, ChangeSet, MemoryEntry, MemoryState, as_utc
+from deltamem.core.changeset import check_label
 from deltamem.core.codec import ops_to_list
 from deltamem.core.model import Vectors
 
@@ -36,6 +37,8 @@ class Filters:
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, as_utc(value, what=name))
+        for key in self.metadata:  # a key no store can hold (SQLite's JSON paths fail on NUL) is bad input, not a 500
+            check_label(key, "metadata filter key")
 
     def matches(self, entry: MemoryEntry) -> bool:
         """Whether an entry passes these filters (the reference semantics every store must match)."""

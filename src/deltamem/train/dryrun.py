@@ -98,7 +98,7 @@ def _check_trl(cfg: TrainConfig, rep: DryRunReport) -> None:
         import dataclasses
 
         cpu_cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dtype="float32"),
-                                      grpo=dataclasses.replace(cfg.grpo, use_vllm=False))
+                                      grpo=dataclasses.replace(cfg.grpo, trl={**cfg.grpo.trl, "use_vllm": False}))
         grpo_args(cpu_cfg, output_dir=str(Path(cfg.output.dir)), use_cpu=True)
         rep.checks["trl_config"] = {"ok": True, "dtype": cfg.model.dtype, "use_vllm": cfg.grpo.use_vllm,
                                     "vllm_mode": cfg.grpo.vllm_mode}

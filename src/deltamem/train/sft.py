@@ -51,6 +51,16 @@ def sft_rows(examples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             for ex in examples if ex.get("gold")]
 
 
+def sft_settings(cfg: TrainConfig, model_path: str) -> dict[str, Any]:
+    """What a finished warm-up records and a resumed run must match: the base, ``steps``, the learning rate, batch
+    size and max length (under their first names, so warm-ups made before the ``[sft]`` table took TRL's names
+    still match), then any other TRL field the table sets."""
+    s, args = cfg.sft, cfg.sft.trl_args()
+    first = {"learning_rate": "learning_rate", "per_device_train_batch_size": "batch_size", "max_length": "max_length"}
+    return {"base": model_path, "steps": s.steps, **{old: args[new] for new, old in first.items()},
+            **{k: v for k, v in sorted(s.trl.items()) if k not in first}}
+
+
 def finished_sft(out: Path) -> Path | None:
     """The merged warm-up checkpoint of an earlier (possibly interrupted) run, if it was completed."""
     dest = out / SFT_DIR
@@ -65,8 +75,7 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
     :class:`ConfigError`. Writes ``sft_metrics.csv`` (step, loss, seconds) and, with LoRA, the
     adapters alone in ``out/sft-adapter``.
     """
-    settings = {"base": model_path, **{k: getattr(cfg.sft, k) for k in ("steps", "learning_rate", "batch_size",
-                                                                         "max_length")}}
+    settings = sft_settings(cfg, model_path)
     done = finished_sft(out)
     if done is not None:
         recorded = json.loads((done / _DONE).read_text(encoding="utf-8")).get("settings")
@@ -95,12 +104,10 @@ def sft_warmup(cfg: TrainConfig, model_path: str, tokenizer: Any, train_examples
                                 "seconds": round(time.perf_counter() - started, 1)})
 
     args = SFTConfig(
-        output_dir=str(out / "sft-work"), max_steps=s.steps, learning_rate=s.learning_rate,
-        per_device_train_batch_size=s.batch_size, max_length=s.max_length, completion_only_loss=True,
-        logging_steps=1, save_strategy="no", report_to="none", use_cpu=use_cpu, seed=cfg.grpo.seed,
-        bf16=m.dtype == "bfloat16", fp16=m.dtype == "float16", lr_scheduler_type="cosine",
-        warmup_steps=min(5, s.steps // 10), model_init_kwargs={"dtype": m.dtype}, dataset_num_proc=None,
-        disable_tqdm=not progress, gradient_checkpointing=m.gradient_checkpointing,  # TRL's default is on
+        **{"seed": cfg.grpo.seed, "warmup_steps": min(5, s.steps // 10), **s.trl_args()},
+        output_dir=str(out / "sft-work"), max_steps=s.steps, use_cpu=use_cpu, bf16=m.dtype == "bfloat16",
+        fp16=m.dtype == "float16", model_init_kwargs={"dtype": m.dtype}, disable_tqdm=not progress,
+        gradient_checkpointing=m.gradient_checkpointing,  # TRL's default is on
     )
     trainer = SFTTrainer(model=model_path, args=args, train_dataset=Dataset.from_list(rows),
                          processing_class=tokenizer, peft_config=peft_config(cfg), callbacks=[_Log()])

@@ -57,23 +57,18 @@ def prepare(cfg: TrainConfig, embedder: Embedder, *, cache_dir: Path | None = No
 
 
 def grpo_args(cfg: TrainConfig, *, output_dir: str, use_cpu: bool) -> Any:
-    """TRL's ``GRPOConfig`` for ``cfg`` (TRL validates batch / group divisibility here)."""
+    """TRL's ``GRPOConfig`` for ``cfg``: the ``[grpo]`` table's TRL fields (deltamem's defaults filled in) and what
+    deltamem derives from the other tables. TRL validates it here (batch / group divisibility included)."""
     from trl import GRPOConfig  # type: ignore[attr-defined]
 
     g, m = cfg.grpo, cfg.model
     return GRPOConfig(
-        output_dir=output_dir, per_device_train_batch_size=cfg.batch_size, num_generations=g.num_generations,
-        gradient_accumulation_steps=g.gradient_accumulation_steps, max_completion_length=g.max_completion_length,
-        learning_rate=g.learning_rate, beta=g.beta, max_steps=g.max_steps, seed=g.seed, data_seed=g.seed,
-        temperature=g.temperature, top_p=g.top_p, scale_rewards=g.scale_rewards, loss_type=g.loss_type,
-        entropy_coef=g.entropy_coef, warmup_steps=g.warmup_steps, max_grad_norm=g.max_grad_norm,
-        use_vllm=g.use_vllm, vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
-        save_strategy="steps", save_steps=g.save_steps, save_total_limit=cfg.output.save_total_limit,
-        logging_steps=g.logging_steps, report_to="none", use_cpu=use_cpu, bf16=m.dtype == "bfloat16",
+        **{"data_seed": g.seed, **g.trl_args()}, output_dir=output_dir, per_device_train_batch_size=cfg.batch_size,
+        save_total_limit=cfg.output.save_total_limit, use_cpu=use_cpu, bf16=m.dtype == "bfloat16",
         fp16=m.dtype == "float16", gradient_checkpointing=m.gradient_checkpointing,
         model_init_kwargs={"dtype": m.dtype, **({"attn_implementation": m.attn_implementation}
                                                 if m.attn_implementation else {})},
-        remove_unused_columns=False, log_completions=False, dataloader_num_workers=0,
+        remove_unused_columns=False,
     )
 
 

@@ -7,7 +7,6 @@ or ``DELTAMEM_EMBEDDER__PROVIDER=hashing``. Precedence: explicit overrides > env
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -132,13 +131,6 @@ class MemoryConfig(_Frozen):
         return self.store.path or (self.home or default_home()) / "memory.db"
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), dict) else v
-    return out
-
-
 #: ``DELTAMEM_*`` variables that are not config keys: read by the command line (model cache, serve-llm reuse,
 #: evaluation data, MCP token), by the server's own settings (admin key) or by the test runner (its budget, the
 #: watchdog's grace, the token that marks a run's processes; they reach every process a test starts).
@@ -147,41 +139,20 @@ NOT_CONFIG_VARIABLES = frozenset({"DELTAMEM_HOME", "DELTAMEM_CACHE_DIR", "DELTAM
                                   "DELTAMEM_WATCHDOG_GRACE", "DELTAMEM_TEST_RUN"})
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in env.items():
-        if not key.startswith("DELTAMEM_") or key in NOT_CONFIG_VARIABLES:
-            continue
-        path = key[len("DELTAMEM_"):].lower().split("__")
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    if env.get("DELTAMEM_HOME"):
-        out["home"] = env["DELTAMEM_HOME"]
-    return out
-
-
 def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None,
                 overrides: Mapping[str, Any] | None = None) -> MemoryConfig:
     """Build a :class:`MemoryConfig` from a TOML file, environment variables and explicit overrides.
 
-    Raises :class:`ConfigError` with the offending key for unreadable files and invalid values.
+    ``env`` defaults to ``os.environ``; pass ``{}`` to ignore the environment. A file with a ``[deltamem]`` table
+    is read from that table. Raises :class:`ConfigError` with the offending key for unreadable files, unknown keys
+    (a misspelt ``DELTAMEM_*`` variable included) and invalid values.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as e:
-            raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
-        data = data.get("deltamem", data)
-    data = _merge(data, _from_env(os.environ if env is None else env))
-    data = _merge(data, overrides or {})
+    from deltamem.config.settings import problems, read_settings  # pydantic-settings: only when loading
+
+    env = os.environ if env is None else env
+    # DELTAMEM_HOME is the `home` key too (default_home reads it as well); set but empty, it is not set.
+    skip = NOT_CONFIG_VARIABLES - {"DELTAMEM_HOME"} if env.get("DELTAMEM_HOME") else NOT_CONFIG_VARIABLES
     try:
-        return MemoryConfig.model_validate(data)
+        return read_settings(MemoryConfig, toml=path, table="deltamem", env=env, skip=skip, overrides=overrides)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"invalid configuration: {problems}") from e
+        raise ConfigError(f"invalid configuration: {problems(e)}") from e
