@@ -43,19 +43,20 @@ class Chart:
     pad: int = PAD
 
 
-def chart(records: Sequence[ChangeSetRecord], *, limit: int = 60) -> Chart | None:
+def chart(records: Sequence[ChangeSetRecord], held_now: int, *, limit: int = 60) -> Chart | None:
     """The last ``limit`` change sets (``records`` newest first, as the store lists them); None when there are none.
 
-    The memory count is rebuilt from the counts of every change set given: ADD adds one, DELETE removes one.
+    The memories held after each change set are counted back from ``held_now`` (the live count): each change set's
+    ADDs were not there before it, its DELETEs were; so older change sets need not be read.
     """
     if not records:
         return None
-    ordered = list(reversed(records))
-    held, totals = 0, []
-    for r in ordered:
-        held += int(r.counts.get("ADD", 0)) - int(r.counts.get("DELETE", 0))
-        totals.append(max(held, 0))
-    shown, shown_totals = ordered[-limit:], totals[-limit:]
+    shown = list(reversed(records[:limit]))
+    held, shown_totals = held_now, []
+    for r in reversed(shown):
+        shown_totals.append(max(held, 0))
+        held -= int(r.counts.get("ADD", 0)) - int(r.counts.get("DELETE", 0))
+    shown_totals.reverse()
     max_ops = max(1, max(sum(int(r.counts.get(k, 0)) for k in KINDS) for r in shown))
     max_mem = max(1, max(shown_totals))
     inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD

@@ -15,6 +15,7 @@ from deltamem.server.ui.render import HEADERS, page
 from deltamem.server.ui.views import namespace, tenant_namespaces
 
 router = APIRouter()
+CHART_CHANGE_SETS = 60  # the chart shows the last 60 change sets
 
 
 @router.get("/login")
@@ -73,6 +74,7 @@ def namespace_page(request: Request, session: Signed, st: State,
                    ns: Annotated[str, Query(max_length=500)] = "") -> Response:
     """One namespace: its numbers and the chart of memories and ops per change set over time."""
     full = namespace(st, session, ns)
-    records = st.memory.store.change_sets(full, limit=500)
-    return page(request, "namespace.html", session=session, ns=ns, count=st.memory.store.count(full),
-                chart=chart(records), change_sets=len(records))
+    records = st.memory.store.change_sets(full, limit=CHART_CHANGE_SETS)
+    count = st.memory.store.count(full)
+    return page(request, "namespace.html", session=session, ns=ns, count=count, chart=chart(records, count),
+                change_sets=len(records))
