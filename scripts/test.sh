@@ -13,6 +13,8 @@ step() { printf '\n==> [%dm%02ds] %s\n' $(((SECONDS - start) / 60)) $(((SECONDS 
 step "install: .venv with deltamem[local,server,postgres,train,dev] (scripts/setup.sh)"
 timeout 1800 bash scripts/setup.sh local,server,postgres,train,dev
 . .venv/bin/activate
+step "browser for the inspector tests: Debian's chromium + chromium-driver (scripts/setup_browser.sh)"
+timeout 900 bash scripts/setup_browser.sh
 step "ruff"
 ruff check src tests bench scripts
 # mypy (single-threaded, about 1.5 min without its cache) type-checks on the second core while pytest starts; its

@@ -131,6 +131,22 @@ def test_list_filters_match_reference_semantics(filled: ArchiveStore) -> None:
         assert [e.text for e in filled.list_entries("user:a", filters=f)] == expected
 
 
+def test_deleted_entries_newest_deletion_first_as_they_were(filled: ArchiveStore) -> None:
+    ids = ids_of(filled, "user:a")
+    assert filled.deleted_entries("user:a") == []
+    commit(filled, "user:a", [Update(id=ids[FACTS[0][0]], text="Caroline lives in Denver")])
+    start = datetime.now(UTC)
+    commit(filled, "user:a", [Delete(id=ids[FACTS[0][0]])])
+    commit(filled, "user:a", [Delete(id=ids[FACTS[3][0]])])
+    gone = filled.deleted_entries("user:a")
+    assert [e.text for e, _ in gone] == [FACTS[3][0], "Caroline lives in Denver"]  # as deleted, newest first
+    assert all(start <= when <= datetime.now(UTC) for _, when in gone)
+    assert [e.text for e, _ in filled.deleted_entries("user:a", limit=1, offset=1)] == ["Caroline lives in Denver"]
+    assert [e.text for e, _ in filled.deleted_entries("user:a", filters=Filters(metadata={"topic": "hobby"}))] == [
+        FACTS[3][0]]
+    assert filled.deleted_entries("user:b") == [] and len(filled.list_entries("user:a")) == 3
+
+
 def test_stale_write_is_refused_and_nothing_written(filled: ArchiveStore) -> None:
     ids = ids_of(filled, "user:a")
     mid = ids[FACTS[0][0]]

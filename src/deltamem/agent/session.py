@@ -18,7 +18,7 @@ from deltamem.core.timeutil import as_utc
 from deltamem.datasets.common import Record
 from deltamem.datasets.locomo import locomo_sessions
 
-__all__ = ["Message", "Session", "load_sessions", "looks_like_messages", "to_session"]
+__all__ = ["Message", "Session", "load_sessions", "looks_like_messages", "parse_sessions", "to_session"]
 
 
 def _message(item: Any, i: int) -> Message:
@@ -75,8 +75,17 @@ def load_sessions(path: str | Path) -> list[Session]:
         raw = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}") from e
+    except UnicodeDecodeError as e:
+        raise CorruptDataError(f"{path}: not UTF-8 text: {e}") from e
+    return parse_sessions(raw, source=path, jsonl=path.suffix == ".jsonl")
+
+
+def parse_sessions(raw: str, *, source: str | Path = "input", jsonl: bool = False) -> list[Session]:
+    """:func:`load_sessions` on text already read (``source`` names it in errors). Besides the file formats, a
+    single session object or a bare list of messages is one session."""
+    path = Path(source)
     try:
-        if path.suffix == ".jsonl":
+        if jsonl:
             items: Any = [json.loads(line) for line in raw.splitlines() if line.strip()]
         else:
             items = json.loads(raw)
@@ -87,6 +96,8 @@ def load_sessions(path: str | Path) -> list[Session]:
     try:
         if isinstance(items, Mapping) and isinstance(items.get("conversation"), Mapping):
             return _locomo_sessions(items["conversation"], path)
+        if looks_like_messages(items) or (isinstance(items, Mapping) and "messages" in items):
+            return [to_session(items)]
         if isinstance(items, Mapping):
             items = items.get("sessions")
         if not isinstance(items, list) or not items:

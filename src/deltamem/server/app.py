@@ -30,6 +30,7 @@ from deltamem.server.routes_history import router as history_router
 from deltamem.server.routes_memory import router as memory_router
 from deltamem.server.routes_review import router as review_router
 from deltamem.server.state import ServerDB, open_state_db
+from deltamem.server.ui.app import LARGE_BODY_PATHS, create_ui
 
 DESCRIPTION = """Long-term memory for LLM assistants over HTTP. Every request carries a tenant API key; every
 namespace is inside that tenant. Sessions run the memory agent as background jobs (202 + job id)."""
@@ -69,8 +70,9 @@ def create_app(config: ServerConfig | None = None, *, memory: Memory | None = No
     app = FastAPI(title="deltamem", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.deltamem = st
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, default=config.max_json_bytes,
-                       overrides={"/v1/import": config.max_import_bytes})
+    large = {path: config.max_import_bytes for path in ("/v1/import", *LARGE_BODY_PATHS)}
+    app.add_middleware(BodyLimit, default=config.max_json_bytes, overrides=large)
     for router in (memory_router, history_router, review_router, archive_router, admin_router, public):
         app.include_router(router)
+    app.mount("/ui", create_ui(st, db), name="ui")  # the inspector: pages over the same state and store
     return app

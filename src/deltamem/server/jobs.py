@@ -106,6 +106,12 @@ class JobStore:
             raise NotFoundError(f"no job {job_id!r}")
         return _row(rows[0])
 
+    def for_session(self, tenant: str, namespace: str, session_id: str) -> JobRecord | None:
+        """The newest job of this tenant that ingested ``session_id`` into ``namespace`` (None if there is none)."""
+        rows = self._db.query(f"SELECT {_COLS} FROM jobs WHERE tenant = ? AND namespace = ? AND session_id = ? "
+                              "ORDER BY created_at DESC LIMIT 1", (tenant, namespace, session_id))
+        return _row(rows[0]) if rows else None
+
     def list_jobs(self, tenant: str, *, limit: int = 100, offset: int = 0) -> list[JobRecord]:
         """This tenant's jobs, newest first."""
         return [_row(r) for r in self._db.query(

@@ -85,6 +85,10 @@ class KeyStore:
             return None
         return record
 
+    def live(self, key_id: str) -> bool:
+        """Whether a key id exists and is not revoked."""
+        return bool(self._db.query("SELECT 1 FROM api_keys WHERE id = ? AND revoked_at IS NULL", (key_id,)))
+
     def list(self, *, tenant: str | None = None, include_revoked: bool = True) -> list[ApiKey]:
         """Keys, oldest first."""
         sql, params = f"SELECT {_COLS} FROM api_keys WHERE 1=1", []

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 
 from deltamem.core import CorruptDataError
 from deltamem.facade.memory import Memory
-from deltamem.server.deps import Caller, Scoped, State, TenantWide
+from deltamem.server.deps import Scoped, State, TenantWide
 from deltamem.server.dto import ImportOut
 from deltamem.server.routes_memory import ERRORS
 from deltamem.stores.archive import read_export
@@ -90,7 +90,8 @@ def export(caller: Scoped, st: State) -> StreamingResponse:
                              headers={"Content-Disposition": 'attachment; filename="deltamem-export.jsonl"'})
 
 
-def _import(memory: Memory, caller: Caller, body: IO[bytes]) -> int:
+def import_into_tenant(memory: Memory, prefix: str, body: IO[bytes]) -> int:
+    """Import an export read from ``body``, refusing (403) any record outside the namespaces under ``prefix``."""
     def text() -> io.TextIOWrapper:
         body.seek(0)
         return io.TextIOWrapper(body, encoding="utf-8", newline=None)
@@ -100,7 +101,7 @@ def _import(memory: Memory, caller: Caller, body: IO[bytes]) -> int:
         _, records = read_export(wrapper, name="body")
         wrapper.detach()
         for rec in records:  # read_export checked that every entry lies in its record's namespace
-            if not namespace_of(rec).startswith(caller.prefix):
+            if not namespace_of(rec).startswith(prefix):
                 raise HTTPException(403, "the export holds namespaces outside this key's tenant; only exports of "
                                          "this tenant's namespaces can be imported")
         wrapper = text()
@@ -118,5 +119,5 @@ async def import_(request: Request, caller: TenantWide, st: State) -> ImportOut:
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as body:
         async for chunk in request.stream():  # the size limit is enforced while streaming (413)
             body.write(chunk)
-        n = await run_in_threadpool(_import, st.memory, caller, body)
+        n = await run_in_threadpool(import_into_tenant, st.memory, caller.prefix, body)
     return ImportOut(records=n)

@@ -1,4 +1,4 @@
-"""The server's own small database: API keys, ingestion jobs and idempotency records.
+"""The server's own small database: API keys, ingestion jobs, idempotency records and the inspector's sign-ins.
 
 Embedded mode: a SQLite file next to the memory store (``<home>/server.db`` by default, :class:`StateDB`), separate
 from the store so that the store stays a pure memory store and a Postgres-backed store can still run with a local
@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs (tenant, created_at);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, created_at);
+CREATE TABLE IF NOT EXISTS ui_sessions (
+    token_hash TEXT PRIMARY KEY, key_id TEXT NOT NULL, tenant TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     tenant TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL, status_code INTEGER,
     body TEXT, created_at REAL NOT NULL, PRIMARY KEY (tenant, key)

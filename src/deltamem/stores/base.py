@@ -127,6 +127,11 @@ class Store(Protocol):
         """Live entries, oldest first (by created_at; ties in insertion order)."""
         ...
 
+    def deleted_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+                        offset: int = 0) -> list[tuple[MemoryEntry, datetime]]:
+        """Deleted entries as they were when deleted, with when; most recently deleted first (ties by id)."""
+        ...
+
     def search(self, namespace: str, *, vector: Vectors | None = None, text: str | None = None,
                mode: SearchMode = "hybrid", k: int = 10, filters: Filters | None = None) -> list[SearchHit]:
         """Top-k live entries by cosine (``vector``), BM25 (``text``) or their reciprocal-rank fusion."""

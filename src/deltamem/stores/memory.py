@@ -11,6 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
@@ -99,6 +100,16 @@ class InMemoryStore(InMemoryReviewQueue):
         entries.sort(key=lambda e: e.created_at)  # stable: ties keep insertion order, like SQLite's rowid
         end = None if limit is None else offset + limit
         return entries[offset:end]
+
+    def deleted_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+                        offset: int = 0) -> list[tuple[MemoryEntry, datetime]]:
+        with self._lock:
+            ns = self._ns.get(namespace)
+            rows = [(r.entry, r.deleted_at) for r in (ns.rows.values() if ns else ())
+                    if r.deleted_at is not None and (filters is None or filters.matches(r.entry))]
+        rows.sort(key=lambda r: (-r[1].timestamp(), r[0].id))
+        end = None if limit is None else offset + limit
+        return rows[offset:end]
 
     def count(self, namespace: str) -> int:
         """Number of live memories."""

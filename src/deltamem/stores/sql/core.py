@@ -9,6 +9,7 @@ refuse bad writes alike, is checked by the contract suites (tests/contracts) on 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 
 from deltamem.core import ChangeSet, ConflictError, MemoryEntry, MemoryState, NotFoundError, utcnow
 from deltamem.core.model import Vectors
@@ -154,6 +155,21 @@ class SqlStore:
         with d.read() as c:
             rows = c.execute(sql, (namespace, *params, d.no_limit if limit is None else limit, offset)).fetchall()
         return [row_entry(d.values, r) for r in rows]
+
+    def deleted_entries(self, namespace: str, *, filters: Filters | None = None, limit: int | None = None,
+                        offset: int = 0) -> list[tuple[MemoryEntry, datetime]]:
+        d = self.dialect
+        where, params = filter_sql(d, filters)
+        sql = (f"SELECT {MEMORY_COLUMNS}, vector, deleted_at FROM memories WHERE namespace = ?"
+               f" AND deleted_at IS NOT NULL{where} ORDER BY deleted_at DESC, id LIMIT ? OFFSET ?")
+        with d.read() as c:
+            rows = c.execute(sql, (namespace, *params, d.no_limit if limit is None else limit, offset)).fetchall()
+        out = []
+        for r in rows:
+            stored = row_stored(d.values, r)
+            assert stored.deleted_at is not None
+            out.append((stored.entry, stored.deleted_at))
+        return out
 
     def count(self, namespace: str) -> int:
         """Number of live memories."""
