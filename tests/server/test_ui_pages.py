@@ -199,6 +199,25 @@ def test_ingest_export_import_round_trip(srv: Srv) -> None:
     assert corrupt.status_code == 422 and "error" in corrupt.text
 
 
+def test_ingest_an_uploaded_file_and_refuse_a_bad_one(srv: Srv) -> None:
+    token = sign_in(srv.client, srv.key_a)
+    lines = "\n".join(json.dumps({"id": f"s{i}", "date": f"2024-05-0{i}", "messages": [
+        {"speaker": "Ana", "text": f"Fact {i} about Ana."}]}) for i in (1, 2))
+    r = srv.client.post("/ui/ingest", data={"ns": "user:up", "csrf": token},
+                        files={"file": ("two.jsonl", io.BytesIO(lines.encode()), "application/x-ndjson")})
+    assert r.status_code == 200 and r.url.params["ids"].count(",") == 1  # one job per session
+    for job_id in r.url.params["ids"].split(","):
+        srv.wait_job(job_id)
+    assert sorted(e.text for e in srv.memory.get_all(namespace="tenant:acme/user:up")) == [
+        "Fact 1 about Ana.", "Fact 2 about Ana."]
+    for name, body, message in (("latin1.json", "Café".encode("latin-1"), "not UTF-8"),
+                                ("empty.json", b"[]", "expected a list of sessions")):
+        bad = srv.client.post("/ui/ingest", data={"ns": "user:up", "csrf": token},
+                              files={"file": (name, io.BytesIO(body), "application/json")})
+        assert bad.status_code == 400 and message in bad.text, bad.text[-500:]
+    assert srv.client.post("/ui/ingest", data={"ns": "", "conversation": "[]", "csrf": token}).status_code == 400
+
+
 def test_sign_out_ends_the_session(srv: Srv, seeded: dict[str, str]) -> None:
     token = sign_in(srv.client, srv.key_a)
     assert srv.client.post("/ui/logout", data={"csrf": token}, follow_redirects=False).status_code == 303
