@@ -24,7 +24,6 @@ Tools passed anyway are forwarded, and any tool calls the server parses are retu
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import threading
@@ -181,9 +180,12 @@ class LocalGGUFChatModel(ChatModel):
 
     def __del__(self) -> None:
         # A model dropped without close() must not run llama.cpp's unbounded destructor in whichever thread the GC
-        # happens to use; at interpreter exit no thread can be started any more, hence the blanket suppress.
-        with contextlib.suppress(Exception):
+        # happens to use; at interpreter exit no thread can be started any more, hence the blanket except. A plain
+        # try, not contextlib.suppress: at exit the module's globals (contextlib among them) may already be gone.
+        try:  # noqa: SIM105
             self.close()
+        except Exception:
+            pass
 
     def __enter__(self) -> LocalGGUFChatModel:
         return self
