@@ -13,9 +13,9 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver, WebElement
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.wait import WebDriverWait
 from tests.browser.conftest import Live
 
@@ -53,11 +53,21 @@ def sign_in(driver: WebDriver, live: Live, key: str | None = None) -> None:
     assert driver.find_element(By.TAG_NAME, "h1").text == "Namespaces"
 
 
+def _gone(element: WebElement) -> bool:
+    """Whether an element's page has been replaced. chromedriver says so with a StaleElementReferenceException, or,
+    while the next page is still being built, with a generic "Node ... does not belong to the document" error."""
+    try:
+        element.tag_name  # noqa: B018
+    except WebDriverException:
+        return True
+    return False
+
+
 def go(driver: WebDriver, target: str | WebElement) -> None:
     """Click a link or submit button (an element, or its id) and wait until the next page has loaded."""
     old = driver.find_element(By.TAG_NAME, "html")
     (driver.find_element(By.ID, target) if isinstance(target, str) else target).click()
-    WebDriverWait(driver, 20).until(staleness_of(old))
+    WebDriverWait(driver, 20).until(lambda _: _gone(old))
     WebDriverWait(driver, 20).until(lambda d: d.execute_script("return document.readyState") == "complete")
 
 
