@@ -167,10 +167,11 @@ def test_ingest_a_pasted_conversation_and_land_on_its_change_set(browser: WebDri
     browser.find_element(By.ID, "conversation").send_keys(
         '{"id": "s1", "date": "2024-05-01", "messages": [{"speaker": "Zoe", "text": "I play the cello."}]}')
     go(browser, "start-ingest")
-    outcome = wait_for(browser, "#jobs a.outcome")  # the jobs page reloads itself until the job is done
-    shot(browser, "jobs")
-    go(browser, outcome)
-    assert "I play the cello." in browser.find_element(By.ID, "diff").text
+    assert "/ui/jobs" in browser.current_url or "/ui/change" in browser.current_url
+    # The jobs page reloads itself until the job is done, then lands on the session's change set.
+    diff = wait_for(browser, "#diff")
+    shot(browser, "change-set-ingested")
+    assert "/ui/change" in browser.current_url and "I play the cello." in diff.text
     assert texts(live, "tenant:acme/user:zoe") == ["I play the cello."]
 
 

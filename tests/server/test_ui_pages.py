@@ -180,11 +180,14 @@ def test_an_expired_session_or_a_revoked_key_signs_out(srv: Srv) -> None:
 def test_ingest_export_import_round_trip(srv: Srv) -> None:
     token = sign_in(srv.client, srv.key_a)
     convo = json.dumps([{"role": "user", "content": "My dog is called Rex."}])
-    r = srv.client.post("/ui/ingest", data={"ns": "user:rex", "conversation": convo, "csrf": token})
-    assert r.status_code == 200 and "jobs" in r.url.path
-    job_id = r.url.params["ids"]
+    r = srv.client.post("/ui/ingest", data={"ns": "user:rex", "conversation": convo, "csrf": token},
+                        follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/ui/jobs?ids=")
+    job_id = r.headers["location"].split("ids=")[1]
     srv.wait_job(job_id)
-    assert "change set" in srv.client.get(f"/ui/jobs?ids={job_id}").text
+    landed = srv.client.get(f"/ui/jobs?ids={job_id}", follow_redirects=False)  # one finished session: its change set
+    assert landed.status_code == 303 and landed.headers["location"].startswith("/ui/change?ns=user%3Arex&id=")
+    assert "My dog is called Rex." in srv.client.get(landed.headers["location"]).text
     bad = srv.client.post("/ui/ingest", data={"ns": "user:rex", "conversation": "{not json", "csrf": token})
     assert bad.status_code == 400 and "not valid JSON" in bad.text
     export = srv.client.get("/ui/export?ns=user:rex")
@@ -197,6 +200,14 @@ def test_ingest_export_import_round_trip(srv: Srv) -> None:
     corrupt = srv.client.post("/ui/import", data={"csrf": token},
                               files={"file": ("x.jsonl", io.BytesIO(export.content[:-30]), "application/x-ndjson")})
     assert corrupt.status_code == 422 and "error" in corrupt.text
+
+
+def test_a_change_shows_the_line_its_memory_was_written_from(srv: Srv) -> None:
+    r = srv.client.post("/v1/memories", params={"namespace": "user:ev"}, headers=srv.h(), json={"ops": [
+        {"op": "ADD", "text": "Ana sold her Honda", "metadata": {"evidence": "Ana: I sold my Honda last Friday"}}]})
+    sign_in(srv.client, srv.key_a)
+    page = srv.client.get(f"/ui/change?ns=user:ev&id={r.json()['id']}").text
+    assert "from: “Ana: I sold my Honda last Friday”" in html.unescape(page)
 
 
 def test_ingest_an_uploaded_file_and_refuse_a_bad_one(srv: Srv) -> None:

@@ -82,13 +82,22 @@ async def ingest(request: Request, session: Signed, st: State) -> Response:
 
 @router.get("/jobs")
 def jobs(request: Request, session: Signed, st: State, ids: Annotated[str, Query(max_length=5000)] = "") -> Response:
-    """Ingestion jobs (the given ones, else the tenant's last 50); the page reloads itself while any is running."""
+    """Ingestion jobs (the given ones, else the tenant's last 50); the page reloads itself while any is running.
+    The page of one ingested session lands on its change set (or review item) once the job is done."""
     if ids:
         records = [st.jobs.get(session.tenant, i) for i in ids.split(",")[:100] if i]
     else:
         records = st.jobs.list_jobs(session.tenant, limit=50)
     running = any(j.status in ("pending", "running") for j in records)
     prefix = session.prefix
+    if ids and len(records) == 1 and records[0].status == "done" and records[0].result:
+        ns, result = records[0].namespace[len(prefix):], records[0].result
+        if result.get("change_set"):
+            return RedirectResponse(link("change_set", ns=ns, id=result["change_set"]["id"]), status_code=303,
+                                    headers=HEADERS)
+        if result.get("review_id"):
+            return RedirectResponse(link("review_item", ns=ns, id=result["review_id"]), status_code=303,
+                                    headers=HEADERS)
     return page(request, "jobs.html", session=session, jobs=records, running=running,
                 rel=lambda n: n[len(prefix):] if n.startswith(prefix) else n)
 
