@@ -196,3 +196,7 @@ def test_history_and_change_sets_record_everything(store: ArchiveStore) -> None:
     assert sets[2].ops[0]["op"] == "ADD"
     assert len(store.change_sets("user:a", limit=1)) == 1
     assert len(store.history("user:a", change_set_id=cs1.id)) == 2  # type: ignore[attr-defined]
+    # One header by id, only inside its namespace.
+    assert [store.change_set("user:a", r.id) for r in sets] == sets
+    assert store.change_set("user:b", cs1.id) is None  # type: ignore[attr-defined]
+    assert store.change_set("user:a", "no-such-id") is None

@@ -115,9 +115,9 @@ class ChangeWriter:
 
     def _change_set_record(self, namespace: str, change_set_id: str) -> ChangeSetRecord:
         # Change sets are looked up inside the caller's namespace only, so ids from other namespaces are invisible.
-        for rec in self.store.change_sets(namespace):
-            if rec.id == change_set_id:
-                return rec
+        rec = self.store.change_set(namespace, change_set_id)
+        if rec is not None:
+            return rec
         raise NotFoundError(f"no change set {change_set_id!r} in {namespace!r}")
 
     def _rebuild(self, record: ChangeSetRecord) -> ChangeSet:

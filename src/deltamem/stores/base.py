@@ -146,6 +146,10 @@ class Store(Protocol):
         """Committed change sets, newest first."""
         ...
 
+    def change_set(self, namespace: str, change_set_id: str) -> ChangeSetRecord | None:
+        """One committed change set's header, or None (an unknown id, or one of another namespace)."""
+        ...
+
 
 @runtime_checkable
 class Archive(Protocol):

@@ -172,6 +172,11 @@ class InMemoryStore(InMemoryReviewQueue):
         recs.reverse()
         return recs[:limit] if limit is not None else recs
 
+    def change_set(self, namespace: str, change_set_id: str) -> ChangeSetRecord | None:
+        with self._lock:
+            ns = self._ns.get(namespace)
+            return ns.change_sets.get(change_set_id) if ns else None
+
     # -- maintenance ----------------------------------------------------------------------------------------------
     def namespaces(self) -> list[str]:
         with self._lock:

@@ -26,10 +26,10 @@ Csrf = Annotated[str, Form(max_length=200)]
 
 
 def _record(st: ServerState, ns: str, change_set_id: str) -> ChangeSetRecord:
-    for rec in st.memory.store.change_sets(ns):
-        if rec.id == change_set_id:
-            return rec
-    raise HTTPException(404, "no such change set")
+    rec = st.memory.store.change_set(ns, change_set_id)
+    if rec is None:
+        raise HTTPException(404, "no such change set")
+    return rec
 
 
 def _agent_trace(st: ServerState, session: UiSession, ns: str, rec: ChangeSetRecord) -> dict[str, Any] | None:

@@ -213,6 +213,13 @@ class SqlStore:
                              (namespace, d.no_limit if limit is None else limit)).fetchall()
         return [row_change_set(d.values, r) for r in rows]
 
+    def change_set(self, namespace: str, change_set_id: str) -> ChangeSetRecord | None:
+        d = self.dialect
+        with d.read() as c:
+            row = c.execute(f"SELECT {CS_COLS} FROM change_sets WHERE namespace = ? AND id = ?",
+                            (namespace, change_set_id)).fetchone()
+        return row_change_set(d.values, row) if row else None
+
     # -- archive --------------------------------------------------------------------------------------------------
     def namespaces(self) -> list[str]:
         with self.dialect.read() as c:
