@@ -15,7 +15,7 @@ from typing import Any
 from deltamem.core import ConfigError, CorruptDataError
 from deltamem.core.session import Message, Session
 from deltamem.core.timeutil import as_utc
-from deltamem.datasets.common import Record
+from deltamem.datasets.common import Record, read_text
 from deltamem.datasets.locomo import locomo_sessions
 
 __all__ = ["Message", "Session", "load_sessions", "looks_like_messages", "parse_sessions", "to_session"]
@@ -71,13 +71,7 @@ def load_sessions(path: str | Path) -> list[Session]:
     with one session per line.
     """
     path = Path(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from e
-    except UnicodeDecodeError as e:
-        raise CorruptDataError(f"{path}: not UTF-8 text: {e}") from e
-    return parse_sessions(raw, source=path, jsonl=path.suffix == ".jsonl")
+    return parse_sessions(read_text(path), source=path, jsonl=path.suffix == ".jsonl")
 
 
 def parse_sessions(raw: str, *, source: str | Path = "input", jsonl: bool = False) -> list[Session]:

@@ -180,14 +180,19 @@ class Record:
         return parse_date(raw, fmt, err=lambda m: self.error(f"key {key!r}: {m}"))
 
 
-def read_json(path: Path) -> Any:
-    """Parse a whole JSON file; a truncated or malformed file raises CorruptDataError with the position."""
+def read_text(path: Path) -> str:
+    """A whole UTF-8 file: ConfigError if it cannot be read, CorruptDataError if it is not UTF-8."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e}") from e
     except UnicodeDecodeError as e:
         raise CorruptDataError(f"{path}: not UTF-8 text: {e}") from e
+
+
+def read_json(path: Path) -> Any:
+    """Parse a whole JSON file; a truncated or malformed file raises CorruptDataError with the position."""
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

@@ -12,7 +12,7 @@ import io
 import queue
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import IO, Any, cast
 
 from fastapi import APIRouter, Request
@@ -112,12 +112,18 @@ def import_into_tenant(memory: Memory, prefix: str, body: IO[bytes]) -> int:
         raise CorruptDataError(f"the body is not UTF-8 text: {e}") from e
 
 
+async def import_chunks(memory: Memory, prefix: str, chunks: AsyncIterator[bytes]) -> int:
+    """Spool an export's bytes (in memory up to 8 MiB, then a temporary file) and import it into ``prefix``'s
+    namespaces (:func:`import_into_tenant`); used by the REST route and the inspector's upload."""
+    with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as body:
+        async for chunk in chunks:
+            body.write(chunk)
+        return await run_in_threadpool(import_into_tenant, memory, prefix, body)
+
+
 @router.post("/import", response_model=ImportOut, openapi_extra={"requestBody": {"required": True, "content": {
     "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}}}}})
 async def import_(request: Request, caller: TenantWide, st: State) -> ImportOut:
     """Load an export of this tenant's namespaces: validated whole, then written in one transaction or not at all."""
-    with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as body:
-        async for chunk in request.stream():  # the size limit is enforced while streaming (413)
-            body.write(chunk)
-        n = await run_in_threadpool(import_into_tenant, st.memory, caller.prefix, body)
-    return ImportOut(records=n)
+    # the size limit is enforced while the body streams in (413)
+    return ImportOut(records=await import_chunks(st.memory, caller.prefix, request.stream()))

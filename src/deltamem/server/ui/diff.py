@@ -6,6 +6,8 @@ import re
 from difflib import SequenceMatcher
 from typing import Literal
 
+from deltamem.core import MemoryEntry
+
 Segment = tuple[Literal["same", "del", "ins"], str]
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
@@ -31,3 +33,8 @@ def word_diff(before: str, after: str) -> list[Segment]:
             push("del", a[i1:i2])
             push("ins", b[j1:j2])
     return out
+
+
+def change_diff(before: MemoryEntry | None, after: MemoryEntry | None) -> list[Segment] | None:
+    """The word diff of a change that rewrote a memory (UPDATE); None for an ADD or a DELETE."""
+    return word_diff(before.text, after.text) if before is not None and after is not None else None

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from deltamem.core import ConflictError
 from deltamem.server.deps import ServerState
 from deltamem.server.ui.auth import Signed, State, UiSession, check_form
-from deltamem.server.ui.diff import word_diff
+from deltamem.server.ui.diff import change_diff
 from deltamem.server.ui.render import HEADERS, page
 from deltamem.server.ui.views import PAGE_SIZE, link, namespace
 from deltamem.stores.base import ChangeSetRecord
@@ -43,7 +43,7 @@ def _agent_trace(st: ServerState, session: UiSession, ns: str, rec: ChangeSetRec
 
 
 def _changes(st: ServerState, ns: str, change_set_id: str) -> list[dict[str, Any]]:
-    return [{"record": h, "diff": word_diff(h.before.text, h.after.text) if h.before and h.after else None}
+    return [{"record": h, "diff": change_diff(h.before, h.after)}
             for h in st.memory.store.history(ns, change_set_id=change_set_id)]
 
 
@@ -106,7 +106,7 @@ def review_item(request: Request, session: Signed, st: State, ns: Name = "", id:
     full = namespace(st, session, ns)
     item = st.memory.review.get(id, namespace=full)
     diff = st.memory.review.diff(id, namespace=full) if item.status == "pending" else None
-    changes = [{"change": c, "diff": word_diff(c.before.text, c.after.text) if c.before and c.after else None}
+    changes = [{"change": c, "diff": change_diff(c.before, c.after)}
                for c in diff.changes] if diff else []
     return page(request, "review_item.html", session=session, ns=ns, item=item, changes=changes)
 

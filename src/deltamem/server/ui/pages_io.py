@@ -4,11 +4,10 @@ import of a namespace (the versioned JSONL, validated as the REST import validat
 
 from __future__ import annotations
 
-import tempfile
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError as PydanticValidationError
 from starlette.datastructures import UploadFile
@@ -18,7 +17,7 @@ from deltamem.agent.session import parse_sessions
 from deltamem.core import ConfigError, CorruptDataError
 from deltamem.facade.scope import namespace_for
 from deltamem.server.dto import SessionRequest
-from deltamem.server.routes_archive import import_into_tenant, stream_export
+from deltamem.server.routes_archive import import_chunks, stream_export
 from deltamem.server.ui.auth import Signed, State, check_form
 from deltamem.server.ui.render import HEADERS, page
 from deltamem.server.ui.views import link, namespace, tenant_namespaces
@@ -126,13 +125,14 @@ async def import_(request: Request, session: Signed, st: State) -> Response:
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return page(request, "import.html", code=400, session=session, error="choose an export file (.jsonl)")
-    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as body:
+    async def chunks() -> AsyncIterator[bytes]:
         while chunk := await upload.read(1 << 20):
-            body.write(chunk)
-        try:
-            n = await run_in_threadpool(import_into_tenant, st.memory, session.prefix, body)
-        except (CorruptDataError, ConfigError) as e:
-            return page(request, "import.html", code=422, session=session, error=str(e))
-        except HTTPException as e:
-            return page(request, "import.html", code=e.status_code, session=session, error=str(e.detail))
+            yield chunk
+
+    try:
+        n = await import_chunks(st.memory, session.prefix, chunks())
+    except (CorruptDataError, ConfigError) as e:
+        return page(request, "import.html", code=422, session=session, error=str(e))
+    except HTTPException as e:
+        return page(request, "import.html", code=e.status_code, session=session, error=str(e.detail))
     return page(request, "import.html", session=session, imported=n, filename=upload.filename)

@@ -15,7 +15,7 @@ from deltamem.core import MemoryEntry
 from deltamem.core.timeutil import as_utc
 from deltamem.server.deps import ServerState
 from deltamem.server.ui.auth import Signed, State, UiSession
-from deltamem.server.ui.diff import word_diff
+from deltamem.server.ui.diff import change_diff
 from deltamem.server.ui.render import page
 from deltamem.server.ui.views import PAGE_SIZE, namespace
 from deltamem.stores.base import Filters
@@ -114,7 +114,7 @@ def memory(request: Request, session: Signed, st: State, ns: Name = "",
     last = records[-1]
     entry = live or last.before or last.after
     assert entry is not None
-    timeline = [{"record": r, "diff": word_diff(r.before.text, r.after.text) if r.before and r.after else None}
+    timeline = [{"record": r, "diff": change_diff(r.before, r.after)}
                 for r in reversed(records)]
     return page(request, "memory.html", session=session, ns=ns, entry=entry, live=live is not None,
                 timeline=timeline, excerpt=_excerpt(st, session, full, entry))
